@@ -1,0 +1,113 @@
+"""The ``vigil`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import BinaryIO
+
+from streams.contract import json_schema
+from streams.metric_config import ConfigError, load_config
+from streams.pipeline import Pipeline
+from streams.pseudonym import Pseudonymiser
+from streams.replay import replay
+from streams.settings import VigilSettings
+
+EXIT_USAGE = 2
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """The bundled synthetic registry sample and its metric config."""
+    root = resources.files("streams") / "samples"
+    return Path(str(root / "ncap-sample.jsonl")), Path(str(root / "ncap.yaml"))
+
+
+def _lines(stream: BinaryIO, total: int | None) -> Iterator[bytes]:
+    if not sys.stderr.isatty():
+        yield from stream
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, desc="replay") as bar:
+        pending = 0
+        for line in stream:
+            pending += len(line)
+            if pending >= 1 << 20:
+                bar.update(pending)
+                pending = 0
+            yield line
+        bar.update(pending)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    events, config_path = args.events, args.config
+    if events is None:
+        events, sample_config = sample_paths()
+        config_path = config_path or sample_config
+        print(f"replaying the bundled synthetic sample {events}", file=sys.stderr)
+    if config_path is None:
+        print("vigil replay: --config is required with an events file", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    pseudonymiser = VigilSettings().pseudonymiser() or Pseudonymiser.ephemeral()
+    pipeline = Pipeline(config)
+    out = Path(args.out)
+    if str(events) == "-":
+        summary = replay(_lines(sys.stdin.buffer, None), pipeline, out, pseudonymiser)
+    else:
+        path = Path(events)
+        try:
+            stream = path.open("rb")
+        except OSError as error:
+            print(f"vigil replay: cannot read {path}: {error.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        with stream:
+            summary = replay(_lines(stream, path.stat().st_size), pipeline, out, pseudonymiser)
+    report = summary.as_dict()
+    print(
+        f"{report['lines']} events: {report['accepted']} accepted, {report['rejected']} rejected; "
+        f"{report['signals']} signals from {report['monitors']} monitors "
+        f"in {report['seconds']} s; outputs in {out}/"
+    )
+    print(json.dumps(report))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil", description="Safety-signal alerting for clinical audits and registries."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="run a file of events through the monitors")
+    p.add_argument("events", nargs="?", help="JSONL events file, or - for stdin "
+                   "(default: the bundled synthetic sample)")
+    p.add_argument("--config", type=Path, help="metric configuration (YAML)")
+    p.add_argument("--out", default="vigil-out", help="output folder (default: vigil-out)")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("schema", help="print the event contract's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Validation of the identifiers registries send: NHS number, ODS code, GMC number, GTIN.
+
+The rules are those in ``domain.md``. Each validator returns the normalised identifier or
+raises ``ValueError`` with a message that never repeats the value (it may be personal data).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DIGITS = re.compile(r"\d+")
+_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def nhs_number(value: str) -> str:
+    """Check an NHS number's Modulus 11 check digit; return it without spaces.
+
+    >>> nhs_number("943 476 5919")
+    '9434765919'
+    >>> nhs_number("9434765918")
+    Traceback (most recent call last):
+    ...
+    ValueError: NHS number fails the Modulus 11 check
+    """
+    digits = value.replace(" ", "").replace("-", "")
+    if len(digits) != 10 or not digits.isdigit() or not digits.isascii():
+        raise ValueError("NHS number must be 10 digits")
+    total = sum(int(d) * w for d, w in zip(digits, _NHS_WEIGHTS, strict=False))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    if check == 10 or check != int(digits[9]):
+        raise ValueError("NHS number fails the Modulus 11 check")
+    return digits
+
+
+def gtin(value: str) -> str:
+    """Check a GTIN-8/12/13/14 (a device's UDI-DI); return it padded to 14 digits.
+
+    >>> gtin("05012345678900")
+    '05012345678900'
+    >>> gtin("96385074")
+    '00000096385074'
+    >>> gtin("5012345678901")
+    Traceback (most recent call last):
+    ...
+    ValueError: GTIN fails the GS1 check digit
+    """
+    if len(value) not in (8, 12, 13, 14) or not value.isdigit() or not value.isascii():
+        raise ValueError("GTIN must have 8, 12, 13 or 14 digits")
+    padded = value.zfill(14)
+    data = padded[:13]
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(data)))
+    if (10 - total % 10) % 10 != int(padded[13]):
+        raise ValueError("GTIN fails the GS1 check digit")
+    return padded
+
+
+ODS_CODE = r"^[A-Z0-9]{3,6}$"
+"""ODS code shape: uppercase letters and digits; trusts 3 characters, sites 5, others up to 6."""
+
+ODS_SITE_CODE = r"^[A-Z0-9]{5}$"
+"""A site code is a five-character ODS code (RXF05)."""
+
+GMC_NUMBER = r"^[0-9]{7}$"
+"""GMC reference number: 7 digits, no check digit."""
+
+ETHNIC_CATEGORIES = frozenset("ABCDEFGHJKLMNPRSZ")
+"""NHS ethnic category codes (2001 census categories), Z = not stated."""
