@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -32,6 +32,17 @@ class LogisticRiskModel:
     def predict(self, features: Mapping[str, float]) -> float:
         """The predicted probability of the outcome."""
         return logistic(self.linear_predictor(features))
+
+    def predict_ordered(self, values: Sequence[float]) -> float:
+        """The same, with feature values given in the order of ``coefficients``.
+
+        >>> LogisticRiskModel(-3.68, {"parsonnet": 0.077}).predict_ordered([50.0]) > 0.54
+        True
+        """
+        x = self.intercept
+        for c, v in zip(self.coefficients.values(), values, strict=True):
+            x += c * v
+        return logistic(x)
 
 
 def logistic(x: float) -> float:

@@ -16,6 +16,7 @@ from streams.pipeline import Pipeline
 from streams.pseudonym import Pseudonymiser
 from streams.replay import replay
 from streams.settings import VigilSettings
+from streams.telemetry import configure_logging
 
 EXIT_USAGE = 2
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigil", description="Safety-signal alerting for clinical audits and registries."
     )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env VIGIL_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("replay", help="run a file of events through the monitors")
@@ -106,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level or VigilSettings().log_level)
     return int(args.func(args))
 
 

@@ -6,10 +6,7 @@ raises ``ValueError`` with a message that never repeats the value (it may be per
 
 from __future__ import annotations
 
-import re
-
-_DIGITS = re.compile(r"\d+")
-_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_WEIGHT_SUM = 54  # 10 + 9 + … + 2, to undo the ASCII offset of the digits
 
 
 def nhs_number(value: str) -> str:
@@ -22,10 +19,12 @@ def nhs_number(value: str) -> str:
     ...
     ValueError: NHS number fails the Modulus 11 check
     """
-    digits = value.replace(" ", "").replace("-", "")
+    digits = value.replace(" ", "").replace("-", "") if not value.isdigit() else value
     if len(digits) != 10 or not digits.isdigit() or not digits.isascii():
         raise ValueError("NHS number must be 10 digits")
-    total = sum(int(d) * w for d, w in zip(digits, _NHS_WEIGHTS, strict=False))
+    b = digits.encode()  # unrolled: this runs once per event on the ingest hot path
+    total = (10 * b[0] + 9 * b[1] + 8 * b[2] + 7 * b[3] + 6 * b[4] + 5 * b[5] + 4 * b[6]
+             + 3 * b[7] + 2 * b[8] - 48 * _WEIGHT_SUM)
     check = 11 - total % 11
     if check == 11:
         check = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from signals.crossing import Crossing
@@ -50,7 +51,7 @@ class Observation:
     entities: tuple[tuple[str, str], ...]
     event_id: str
     episode_id: str
-    occurred_at: str
+    occurred_at: datetime
     provider: str
 
 
@@ -59,7 +60,7 @@ class PendingEpisode:
     """A procedure waiting for outcomes: one ``Observation`` skeleton per awaited metric."""
 
     event_id: str
-    occurred_at: str
+    occurred_at: datetime
     provider: str
     awaiting: dict[str, tuple[str, float, tuple[tuple[str, str], ...]]]
     """metric name → (outcome name, predicted risk, entities)."""
@@ -67,7 +68,7 @@ class PendingEpisode:
     def to_state(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
-            "occurred_at": self.occurred_at,
+            "occurred_at": self.occurred_at.isoformat(),
             "provider": self.provider,
             "awaiting": {m: [o, p, [list(e) for e in ents]] for m, (o, p, ents) in
                          self.awaiting.items()},
@@ -79,7 +80,8 @@ class PendingEpisode:
             m: (o, p, tuple((t, i) for t, i in ents)) for m, (o, p, ents) in
             state["awaiting"].items()
         }
-        return cls(state["event_id"], state["occurred_at"], state["provider"], awaiting)
+        occurred_at = datetime.fromisoformat(state["occurred_at"])
+        return cls(state["event_id"], occurred_at, state["provider"], awaiting)
 
 
 @dataclass(slots=True)
@@ -125,7 +127,7 @@ class _BinaryOutcome:
     monitor_names: tuple[str, ...]
 
     def risk(self, event: ProcedureEvent) -> float:
-        values = {}
+        values = []
         for path, get in self.features:
             value = get(event)
             if value is None:
@@ -138,8 +140,8 @@ class _BinaryOutcome:
                     "invalid_risk_factor",
                     f"{path} must be a number or boolean for metric {self.config.name!r}",
                 )
-            values[path] = float(value)
-        return self.model.predict(values)
+            values.append(float(value))
+        return self.model.predict_ordered(values)
 
     def entities(self, event: ProcedureEvent) -> tuple[tuple[str, str], ...]:
         found: list[tuple[str, str]] = []
@@ -196,7 +198,7 @@ class Pipeline:
             raise InvalidEvent(
                 "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
             )
-        occurred_at = event.occurred_at.isoformat()
+        occurred_at = event.occurred_at
         provider = event.provider.ods_code
         observations: list[Observation] = []
         awaiting: dict[str, tuple[str, float, tuple[tuple[str, str], ...]]] = {}
@@ -296,7 +298,7 @@ class Pipeline:
             "n": monitor.n,
             "event_id": observation.event_id,
             "episode_id": observation.episode_id,
-            "occurred_at": observation.occurred_at,
+            "occurred_at": observation.occurred_at.isoformat(),
             "observed": monitor.observed,
             "expected": monitor.expected,
             "risk_model_version": metric.model.version,

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
+
 from streams.contract import InvalidEvent, parse_event
 from streams.pipeline import Pipeline, PipelineState
 from streams.pseudonym import Pseudonymiser
+
+log = structlog.get_logger("vigil.replay")
 
 
 @dataclass(slots=True)
@@ -91,14 +95,18 @@ def replay(
             monitors_out.write(_dumps(record))
     summary.pending_episodes = len(state.pending)
     summary.seconds = time.perf_counter() - started
+    log.info("replay_finished", **summary.as_dict())
     return summary
 
 
 def _reject(out: IO[str], number: int, line: bytes, error: InvalidEvent,
             pseudonymiser: Pseudonymiser) -> None:
+    event_id = _event_id(line)
+    log.warning("event_rejected", line=number, event_id=event_id, reason_code=error.code,
+                reason=error.reason)
     out.write(_dumps({
         "line": number,
-        "event_id": _event_id(line),
+        "event_id": event_id,
         "reason_code": error.code,
         "reason": error.reason,
         "raw": pseudonymiser.redact_line(line).rstrip("\n"),
