@@ -1,0 +1,1 @@
+"""Escalation: rules, cases, the tamper-evident escalation log and notifier adapters."""
