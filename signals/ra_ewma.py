@@ -17,7 +17,8 @@ class RiskAdjustedEwma:
     outcomes are independent Bernoulli(p_i), so
     ``Var(Z_t) = Σ λ²(1 − λ)^{2(t−i)} p_i(1 − p_i)``, accumulated recursively as
     ``V_t = (1 − λ)²·V_{t−1} + λ²·p_t(1 − p_t)``. The limits ``±L·√V_t`` therefore follow
-    the actual case mix and are exact from the first case (no asymptotic warm-up).
+    the actual case mix, and the variance is exact from the first case (it does not use the
+    asymptotic ``λ/(2 − λ)·p̄(1 − p̄)``).
 
     Parameters
     ----------
@@ -46,9 +47,9 @@ class RiskAdjustedEwma:
     **Choosing λ.** The limits are a normal approximation to a sum of Bernoulli outcomes. It
     is poor when the chart's memory (about ``2/λ`` cases) holds few expected events: the very
     first case, if an event, already stands ``√((1 − p)/p)`` standard deviations out (about 7
-    for p = 0.02), and with λ = 0.1 and p = 0.02 any single death in steady state reaches
-    about 3. Take λ small enough that ``p̄·(2 − λ)/λ`` is several events (λ ≈ 0.01 for
-    2% mortality) and a ``burn_in`` of about ``1/λ`` cases.
+    for p = 0.02), and with λ = 0.1 and p = 0.02 a single death after a long run of survivors
+    reaches 2.5 (an alert at width 2). Take λ small enough that ``p̄·(2 − λ)/λ`` is several
+    events (λ ≈ 0.01 for 2% mortality) and a ``burn_in`` of about ``1/λ`` cases.
 
     State: ``value`` (Z), ``variance`` (V), ``n``, ``observed`` (Σy), ``expected`` (Σp),
     ``raised`` (the side's sign times the highest level raised in the current excursion:

@@ -108,14 +108,18 @@ class Vlad:
         self.value = v
         alarm, alert = self.alarm_below, self.alert_below
         if alarm is not None and v <= alarm:
-            band, crossing = _ALARM, Crossing(Level.ALARM, v, alarm)
+            band = _ALARM
         elif alert is not None and v <= alert:
-            band, crossing = _ALERT, Crossing(Level.ALERT, v, alert)
+            band = _ALERT
         else:
-            band, crossing = _CLEAR, None
+            band = _CLEAR
         entered = band > self.band
         self.band = band
-        return crossing if entered else None
+        if not entered:
+            return None
+        if band == _ALARM:
+            return Crossing(Level.ALARM, v, alarm)  # type: ignore[arg-type]
+        return Crossing(Level.ALERT, v, alert)  # type: ignore[arg-type]
 
     def to_state(self) -> dict[str, Any]:
         """The display's parameters and state as a JSON-ready dict."""
