@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from signals.crossing import Crossing, Direction, Level
+from signals.crossing import Crossing, Direction
+from signals.cusum_step import step
 
 
 def llr_score(y: int, p: float, odds_ratio: float) -> float:
@@ -75,6 +76,8 @@ class RiskAdjustedCusum:
     observed: int = 0
     expected: float = 0.0
     alerted: bool = False
+    # ln R, cached because update() is on the hot path of a full replay.
+    _log_r: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.odds_ratio <= 0 or self.odds_ratio == 1:
@@ -83,6 +86,7 @@ class RiskAdjustedCusum:
             raise ValueError("alarm_h must be positive")
         if self.alert_h is not None and not 0 < self.alert_h < self.alarm_h:
             raise ValueError("alert_h must lie between 0 and alarm_h")
+        self._log_r = math.log(self.odds_ratio)
 
     @property
     def direction(self) -> Direction:
@@ -92,23 +96,17 @@ class RiskAdjustedCusum:
     def update(self, y: int, p: float) -> Crossing | None:
         """Add one patient with outcome ``y`` and predicted risk ``p``; return a crossing."""
         r = self.odds_ratio
-        s = self.statistic + y * math.log(r) - math.log(1.0 - p + r * p)
         self.n += 1
         self.observed += y
         self.expected += p
-        if s <= 0.0:
-            self.statistic = 0.0
-            self.alerted = False
-            return None
-        if s >= self.alarm_h:
-            self.statistic = 0.0
-            self.alerted = False
-            return Crossing(Level.ALARM, s, self.alarm_h)
-        self.statistic = s
-        if self.alert_h is not None and s >= self.alert_h and not self.alerted:
-            self.alerted = True
-            return Crossing(Level.ALERT, s, self.alert_h)
-        return None
+        self.statistic, self.alerted, crossing = step(
+            self.statistic,
+            y * self._log_r - math.log(1.0 - p + r * p),
+            self.alert_h,
+            self.alarm_h,
+            self.alerted,
+        )
+        return crossing
 
     def to_state(self) -> dict[str, Any]:
         """The chart's parameters and state as a JSON-ready dict."""
