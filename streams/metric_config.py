@@ -47,13 +47,18 @@ from pydantic import (
     model_validator,
 )
 
+from signals.bernoulli_cusum import BernoulliCusum
+from signals.poisson_cusum import PoissonCusum
 from signals.ra_cusum import RiskAdjustedCusum
+from signals.ra_ewma import RiskAdjustedEwma
 from signals.risk_model import LogisticRiskModel
+from signals.vlad import Vlad
 
 _strict = ConfigDict(extra="forbid", frozen=True)
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 EntityType = Literal["provider", "clinician", "device"]
+"""Entity types a metric may be monitored for; ``segment`` and ``national`` are derived."""
 
 FEATURE_ROOTS = ("risk_factors", "patient", "procedure", "provider")
 FeaturePath = Annotated[
@@ -105,35 +110,166 @@ RiskModelConfig = Annotated[
 ]
 
 
-class RaCusumConfig(BaseModel):
-    """A risk-adjusted CUSUM (``signals.ra_cusum``)."""
-
+class _MonitorBase(BaseModel):
     model_config = _strict
-    kind: Literal["ra_cusum"]
     name: MetricName | None = None
-    odds_ratio: Annotated[float, Field(gt=0)]
+
+    def _default_name(self, name: str) -> None:
+        if self.name is None:
+            object.__setattr__(self, "name", name)
+
+
+class _CusumLimits(_MonitorBase):
     alert_h: Annotated[float, Field(gt=0)] | None = None
-    alarm_h: Annotated[float, Field(gt=0)]
+    alarm_h: Annotated[float, Field(gt=0)] | None = None
+
+    def _check_limits(self) -> None:
+        if self.alarm_h is None:
+            raise ValueError("alarm_h is required")
+        if self.alert_h is not None and self.alert_h >= self.alarm_h:
+            raise ValueError("alert_h must be below alarm_h")
+
+
+class RaCusumConfig(_CusumLimits):
+    """A risk-adjusted CUSUM (``signals.ra_cusum``). Give ``alarm_h``, or ``target_arl0`` to
+    have Vigil calibrate it from the metric's baseline."""
+
+    kind: Literal["ra_cusum"]
+    odds_ratio: Annotated[float, Field(gt=0)]
+    target_arl0: Annotated[float, Field(gt=1)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RaCusumConfig:
         if self.odds_ratio == 1:
             raise ValueError("odds_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
-        if self.alert_h is not None and self.alert_h >= self.alarm_h:
-            raise ValueError("alert_h must be below alarm_h")
-        if self.name is None:
-            object.__setattr__(self, "name", f"ra_cusum_or{self.odds_ratio:g}")
+        if self.target_arl0 is not None and self.alarm_h is not None:
+            raise ValueError("give alarm_h or target_arl0, not both")
+        if self.target_arl0 is None:
+            self._check_limits()
+        self._default_name(f"ra_cusum_or{self.odds_ratio:g}")
         return self
 
     def build(self) -> RiskAdjustedCusum:
+        if self.alarm_h is None:
+            raise ValueError(f"monitor {self.name}: target_arl0 has not been calibrated")
         return RiskAdjustedCusum(self.odds_ratio, self.alarm_h, self.alert_h)
 
 
-MONITOR_KINDS: dict[str, type[BaseModel]] = {"ra_cusum": RaCusumConfig}
-MonitorConfig = Annotated[
-    Annotated[RaCusumConfig, Tag("ra_cusum")],
+class BernoulliCusumConfig(_CusumLimits):
+    """An unadjusted Bernoulli CUSUM against a constant rate ``p0``."""
+
+    kind: Literal["bernoulli_cusum"]
+    p0: Annotated[float, Field(gt=0, lt=1)]
+    odds_ratio: Annotated[float, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _check(self) -> BernoulliCusumConfig:
+        if self.odds_ratio == 1:
+            raise ValueError("odds_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
+        self._check_limits()
+        self._default_name(f"bernoulli_cusum_or{self.odds_ratio:g}")
+        return self
+
+    def build(self) -> BernoulliCusum:
+        assert self.alarm_h is not None
+        return BernoulliCusum(self.p0, self.odds_ratio, self.alarm_h, self.alert_h)
+
+
+class VladConfig(_MonitorBase):
+    """Variable life-adjusted display: cumulative expected − observed. No limit unless set."""
+
+    kind: Literal["vlad"]
+    alert_below: Annotated[float, Field(lt=0)] | None = None
+    alarm_below: Annotated[float, Field(lt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VladConfig:
+        if (self.alert_below is not None and self.alarm_below is not None
+                and self.alarm_below >= self.alert_below):
+            raise ValueError("alarm_below must be below alert_below")
+        self._default_name("vlad")
+        return self
+
+    def build(self) -> Vlad:
+        return Vlad(self.alert_below, self.alarm_below)
+
+
+class RaEwmaConfig(_MonitorBase):
+    """Risk-adjusted EWMA of y − p with exact-variance limits (both directions)."""
+
+    kind: Literal["ra_ewma"]
+    smoothing: Annotated[float, Field(gt=0, le=1)] = 0.01
+    alarm_width: Annotated[float, Field(gt=0)] = 3.0
+    alert_width: Annotated[float, Field(gt=0)] | None = None
+    burn_in: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> RaEwmaConfig:
+        if self.alert_width is not None and self.alert_width >= self.alarm_width:
+            raise ValueError("alert_width must be below alarm_width")
+        self._default_name(f"ra_ewma_l{self.smoothing:g}")
+        return self
+
+    def build(self) -> RiskAdjustedEwma:
+        return RiskAdjustedEwma(self.smoothing, self.alarm_width, self.alert_width, self.burn_in)
+
+
+class PoissonCusumConfig(_CusumLimits):
+    """A Poisson CUSUM on revisions against implant-years at risk."""
+
+    kind: Literal["poisson_cusum"]
+    rate_ratio: Annotated[float, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _check(self) -> PoissonCusumConfig:
+        if self.rate_ratio == 1:
+            raise ValueError("rate_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
+        self._check_limits()
+        self._default_name(f"poisson_cusum_rr{self.rate_ratio:g}")
+        return self
+
+    def build(self, benchmark_rate: float) -> PoissonCusum:
+        assert self.alarm_h is not None
+        return PoissonCusum(benchmark_rate, self.rate_ratio, self.alarm_h, self.alert_h)
+
+
+BinaryMonitorConfig = Annotated[
+    Annotated[RaCusumConfig, Tag("ra_cusum")]
+    | Annotated[BernoulliCusumConfig, Tag("bernoulli_cusum")]
+    | Annotated[VladConfig, Tag("vlad")]
+    | Annotated[RaEwmaConfig, Tag("ra_ewma")],
     Discriminator(_kind),
 ]
+ExposureMonitorConfig = Annotated[
+    Annotated[PoissonCusumConfig, Tag("poisson_cusum")],
+    Discriminator(_kind),
+]
+MONITOR_KINDS = ("ra_cusum", "bernoulli_cusum", "vlad", "ra_ewma", "poisson_cusum")
+
+Segment = Literal["sex", "imd_quintile", "ethnic_group", "age_band"]
+
+
+class DriftConfig(BaseModel):
+    """Calibration drift of the risk model, watched nationally on y − p (river)."""
+
+    model_config = _strict
+    detector: Literal["adwin", "page_hinkley"] = "adwin"
+    delta: Annotated[float, Field(gt=0, lt=1)] = 0.002
+
+
+class BaselineConfig(BaseModel):
+    """The in-control patient mix that ``target_arl0`` monitors are calibrated on: a file of
+    predicted risks, one per line (relative paths are relative to the config file)."""
+
+    model_config = _strict
+    risks: Path
+
+
+def _unique_monitor_names(monitors: list[Any]) -> None:
+    names = [m.name for m in monitors]
+    duplicates = sorted({n for n in names if names.count(n) > 1 and n})
+    if duplicates:
+        raise ValueError(f"monitors: names must be unique, repeated: {', '.join(duplicates)}")
 
 
 class BinaryOutcomeMetric(BaseModel):
@@ -145,22 +281,84 @@ class BinaryOutcomeMetric(BaseModel):
     outcome: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     entities: Annotated[list[EntityType], Field(min_length=1)]
     risk_model: RiskModelConfig
-    monitors: Annotated[list[MonitorConfig], Field(min_length=1)]
+    monitors: Annotated[list[BinaryMonitorConfig], Field(min_length=1)]
+    segments: list[Segment] = Field(default_factory=list)
+    """Inequality segments: the same monitors also run nationally per segment value."""
+    drift: DriftConfig | None = None
+    baseline: BaselineConfig | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> BinaryOutcomeMetric:
         if len(set(self.entities)) != len(self.entities):
             raise ValueError("entities: each entity type may appear once")
-        names = [m.name for m in self.monitors]
-        duplicates = sorted({n for n in names if names.count(n) > 1 and n})
-        if duplicates:
-            raise ValueError(f"monitors: names must be unique, repeated: {', '.join(duplicates)}")
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("segments: each segment may appear once")
+        _unique_monitor_names(self.monitors)
+        needs_baseline = [m.name for m in self.monitors
+                          if isinstance(m, RaCusumConfig) and m.target_arl0 is not None]
+        if needs_baseline and self.baseline is None:
+            raise ValueError(
+                f"monitors {', '.join(map(str, needs_baseline))} give target_arl0: "
+                "declare the baseline patient mix (baseline: {risks: FILE})"
+            )
         return self
 
 
-METRIC_KINDS: dict[str, type[BaseModel]] = {"binary_outcome": BinaryOutcomeMetric}
+class Level1Config(BaseModel):
+    """NJR outlier levels for implants (see ``signals.ptir_outlier``)."""
+
+    model_config = _strict
+    min_ratio: Annotated[float, Field(gt=1)] = 2.0
+    min_primaries: Annotated[int, Field(ge=1)] = 100
+    level2_ratio_few: Annotated[float, Field(gt=1)] = 2.0
+    level2_ratio_many: Annotated[float, Field(gt=1)] = 1.5
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+
+class DeviceExposureMetric(BaseModel):
+    """Revisions of implanted devices per implant-year at risk, in event time."""
+
+    model_config = _strict
+    name: MetricName
+    kind: Literal["device_exposure"]
+    entities: Annotated[list[Literal["device"]], Field(min_length=1, max_length=1)]
+    benchmark_per_100_years: Annotated[float, Field(gt=0)]
+    monitors: list[ExposureMonitorConfig] = Field(default_factory=list)
+    level1: Level1Config = Field(default_factory=Level1Config)
+
+    @model_validator(mode="after")
+    def _unique(self) -> DeviceExposureMetric:
+        _unique_monitor_names(self.monitors)
+        return self
+
+    @property
+    def benchmark_rate(self) -> float:
+        """Revisions per implant-year."""
+        return self.benchmark_per_100_years / 100.0
+
+
+class ParticipationMetric(BaseModel):
+    """Case ascertainment: submitted / expected cases per provider and period."""
+
+    model_config = _strict
+    name: MetricName
+    kind: Literal["participation"]
+    entities: Annotated[list[Literal["provider"]], Field(min_length=1, max_length=1)]
+    alert_below: Annotated[float, Field(gt=0, le=1)] = 0.8
+    alarm_below: Annotated[float, Field(gt=0, le=1)] = 0.6
+
+    @model_validator(mode="after")
+    def _check(self) -> ParticipationMetric:
+        if self.alarm_below >= self.alert_below:
+            raise ValueError("alarm_below must be below alert_below")
+        return self
+
+
+METRIC_KINDS = ("binary_outcome", "device_exposure", "participation")
 MetricConfig = Annotated[
-    Annotated[BinaryOutcomeMetric, Tag("binary_outcome")],
+    Annotated[BinaryOutcomeMetric, Tag("binary_outcome")]
+    | Annotated[DeviceExposureMetric, Tag("device_exposure")]
+    | Annotated[ParticipationMetric, Tag("participation")],
     Discriminator(_kind),
 ]
 
@@ -209,6 +407,7 @@ def load_config(path: str | Path) -> VigilConfig:
 
 
 _KIND_TAGS = {"logistic", *MONITOR_KINDS, *METRIC_KINDS}
+
 
 
 def _problems(error: ValidationError) -> list[str]:

@@ -4,65 +4,76 @@ It turns validated events into observations and observations into signals, holdi
 and no clock. Two stages, so that the worker can key each by what it needs:
 
 1. ``Pipeline.observe(event, state)`` — the episode stage. It de-duplicates ``event_id``,
-   joins a procedure with its outcome (held in ``state.pending`` until it arrives) and
-   computes the predicted risk. It returns the complete observations.
-2. ``Pipeline.apply(observation, state)`` — the entity stage. It updates every monitor of
-   every entity the observation names, in order, and returns the signals raised.
+   joins a procedure with its outcome (held in ``state.pending`` until it arrives), computes
+   predicted risks, and turns implants, revisions and submissions into observations.
+2. ``Pipeline.apply(observation, state)`` — the entity stage. It updates the state of every
+   entity the observation names (``state.entities``, keyed by metric, entity type and id),
+   in order, through the metric kind's monitors, and returns the signals raised.
 
 ``Pipeline.process(event, state)`` runs both, as replay does. Semantic rejections
 (duplicate event, outcome for an unknown episode, missing risk factor, other registry) are
-``InvalidEvent`` raised before any state changes.
+``InvalidEvent`` raised before any state changes. What each metric kind does lives in
+``streams.metric_kinds``; the statistics in ``signals``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from signals.crossing import Crossing
-from signals.ra_cusum import RiskAdjustedCusum
-from signals.risk_model import LogisticRiskModel
 from streams.contract import (
     Event,
     InvalidEvent,
     OutcomeEvent,
     ProcedureEvent,
+    RevisionEvent,
+    SubmissionEvent,
 )
-from streams.metric_config import BinaryOutcomeMetric, VigilConfig
+from streams.metric_config import (
+    BinaryOutcomeMetric,
+    DeviceExposureMetric,
+    ParticipationMetric,
+    VigilConfig,
+)
+from streams.metric_kinds import Finding
+from streams.metric_kinds.binary_outcome import BinaryOutcome, Entities
+from streams.metric_kinds.device_exposure import IMPLANT, REVISION, DeviceExposure
+from streams.metric_kinds.participation import Participation
 
-Monitor = RiskAdjustedCusum
-MonitorKey = tuple[str, str, str]
-"""(metric, entity_type, entity_id): the unit of monitor state."""
+EntityKey = tuple[str, str, str]
+"""(metric, entity_type, entity_id): the unit of entity state."""
+MetricKind = BinaryOutcome | DeviceExposure | Participation
 
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One patient's complete record for one metric: outcome ``y`` and predicted risk ``p``.
+    """One thing to tell the monitors of some entities, for one metric.
 
-    ``entities`` lists (entity_type, entity_id) pairs to update, in configured order.
+    ``values`` depend on the metric kind: ``(y, p)`` for a binary outcome, ``("implant" |
+    "revision", POSIX seconds)`` for device exposure, ``(period, submitted, expected)`` for
+    participation. ``entities`` lists (entity_type, entity_id) pairs in configured order.
     """
 
     metric: str
-    y: int
-    p: float
-    entities: tuple[tuple[str, str], ...]
+    values: tuple[Any, ...]
+    entities: Entities
     event_id: str
-    episode_id: str
+    episode_id: str | None
     occurred_at: datetime
-    provider: str
+    provider: str | None
 
 
 @dataclass(slots=True)
 class PendingEpisode:
-    """A procedure waiting for outcomes: one ``Observation`` skeleton per awaited metric."""
+    """A procedure waiting for outcomes: per awaited metric, what its observation needs."""
 
     event_id: str
     occurred_at: datetime
     provider: str
-    awaiting: dict[str, tuple[str, float, tuple[tuple[str, str], ...]]]
+    awaiting: dict[str, tuple[str, float, Entities]]
     """metric name → (outcome name, predicted risk, entities)."""
 
     def to_state(self) -> dict[str, Any]:
@@ -70,16 +81,14 @@ class PendingEpisode:
             "event_id": self.event_id,
             "occurred_at": self.occurred_at.isoformat(),
             "provider": self.provider,
-            "awaiting": {m: [o, p, [list(e) for e in ents]] for m, (o, p, ents) in
-                         self.awaiting.items()},
+            "awaiting": {m: [o, p, [list(e) for e in ents]]
+                         for m, (o, p, ents) in self.awaiting.items()},
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> PendingEpisode:
-        awaiting = {
-            m: (o, p, tuple((t, i) for t, i in ents)) for m, (o, p, ents) in
-            state["awaiting"].items()
-        }
+        awaiting = {m: (o, p, tuple((t, i) for t, i in ents))
+                    for m, (o, p, ents) in state["awaiting"].items()}
         occurred_at = datetime.fromisoformat(state["occurred_at"])
         return cls(state["event_id"], occurred_at, state["provider"], awaiting)
 
@@ -91,7 +100,7 @@ class PipelineState:
 
     seen_event_ids: set[str] = field(default_factory=set)
     pending: dict[str, PendingEpisode] = field(default_factory=dict)
-    monitors: dict[MonitorKey, list[Monitor]] = field(default_factory=dict)
+    entities: dict[EntityKey, list[Any]] = field(default_factory=dict)
 
 
 def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity_id: str,
@@ -105,54 +114,14 @@ def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _feature_getter(path: str) -> Callable[[ProcedureEvent], Any]:
-    root, name = path.split(".", 1)
-    if root == "risk_factors":
-        return lambda event: event.risk_factors.get(name)
-
-    def get(event: ProcedureEvent) -> Any:
-        section = getattr(event, root, None)
-        return None if section is None else getattr(section, name, None)
-
-    return get
-
-
-@dataclass(frozen=True, slots=True)
-class _BinaryOutcome:
-    """A binary-outcome metric compiled for speed: its risk model and feature getters."""
-
-    config: BinaryOutcomeMetric
-    model: LogisticRiskModel
-    features: tuple[tuple[str, Callable[[ProcedureEvent], Any]], ...]
-    monitor_names: tuple[str, ...]
-
-    def risk(self, event: ProcedureEvent) -> float:
-        values = []
-        for path, get in self.features:
-            value = get(event)
-            if value is None:
-                raise InvalidEvent(
-                    "missing_risk_factor",
-                    f"{path} is required by the risk model of metric {self.config.name!r}",
-                )
-            if isinstance(value, str):
-                raise InvalidEvent(
-                    "invalid_risk_factor",
-                    f"{path} must be a number or boolean for metric {self.config.name!r}",
-                )
-            values.append(float(value))
-        return self.model.predict_ordered(values)
-
-    def entities(self, event: ProcedureEvent) -> tuple[tuple[str, str], ...]:
-        found: list[tuple[str, str]] = []
-        for entity_type in self.config.entities:
-            if entity_type == "provider":
-                found.append(("provider", event.provider.ods_code))
-            elif entity_type == "clinician" and event.clinician is not None:
-                found.append(("clinician", event.clinician.gmc_number))
-            elif entity_type == "device":
-                found.extend(("device", d.gtin) for d in event.devices)
-        return tuple(found)
+def _compile(metric: Any) -> MetricKind:
+    if isinstance(metric, BinaryOutcomeMetric):
+        return BinaryOutcome(metric)
+    if isinstance(metric, DeviceExposureMetric):
+        return DeviceExposure(metric)
+    if isinstance(metric, ParticipationMetric):
+        return Participation(metric)
+    raise TypeError(f"no pipeline for metric kind {metric.kind!r}")
 
 
 class Pipeline:
@@ -161,15 +130,10 @@ class Pipeline:
     def __init__(self, config: VigilConfig) -> None:
         self.config = config
         self.registry = config.registry
-        self._metrics = {
-            m.name: _BinaryOutcome(
-                m,
-                m.risk_model.build(),
-                tuple((path, _feature_getter(path)) for path in m.risk_model.coefficients),
-                tuple(str(mon.name) for mon in m.monitors),
-            )
-            for m in config.metrics
-        }
+        self.kinds: dict[str, MetricKind] = {m.name: _compile(m) for m in config.metrics}
+        self._binary = [k for k in self.kinds.values() if isinstance(k, BinaryOutcome)]
+        self._devices = [k for k in self.kinds.values() if isinstance(k, DeviceExposure)]
+        self._participation = [k for k in self.kinds.values() if isinstance(k, Participation)]
 
     # -- stage 1: episodes ---------------------------------------------------------------
     def observe(self, event: Event, state: PipelineState) -> list[Observation]:
@@ -188,8 +152,10 @@ class Pipeline:
             observations = self._procedure(event, state)
         elif isinstance(event, OutcomeEvent):
             observations = self._outcome(event, state)
+        elif isinstance(event, RevisionEvent):
+            observations = self._device_observations(event, REVISION)
         else:
-            observations = []  # revisions and submissions feed later metric kinds
+            observations = self._submission(event)
         state.seen_event_ids.add(event.event_id)
         return observations
 
@@ -198,25 +164,26 @@ class Pipeline:
             raise InvalidEvent(
                 "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
             )
-        occurred_at = event.occurred_at
         provider = event.provider.ods_code
         observations: list[Observation] = []
-        awaiting: dict[str, tuple[str, float, tuple[tuple[str, str], ...]]] = {}
-        for name, metric in self._metrics.items():
+        awaiting: dict[str, tuple[str, float, Entities]] = {}
+        for metric in self._binary:
             p = metric.risk(event)
             entities = metric.entities(event)
-            outcome = event.outcomes.get(metric.config.outcome)
+            outcome = event.outcomes.get(metric.outcome)
             if outcome is None:
-                awaiting[name] = (metric.config.outcome, p, entities)
+                awaiting[metric.name] = (metric.outcome, p, entities)
             else:
                 observations.append(Observation(
-                    name, int(outcome), p, entities, event.event_id, event.episode_id,
-                    occurred_at, provider,
+                    metric.name, (int(outcome), p), entities, event.event_id,
+                    event.episode_id, event.occurred_at, provider,
                 ))
         if awaiting:
             state.pending[event.episode_id] = PendingEpisode(
-                event.event_id, occurred_at, provider, awaiting
+                event.event_id, event.occurred_at, provider, awaiting
             )
+        if event.devices and self._devices:
+            observations.extend(self._device_observations(event, IMPLANT))
         return observations
 
     def _outcome(self, event: OutcomeEvent, state: PipelineState) -> list[Observation]:
@@ -243,31 +210,44 @@ class Pipeline:
         for name, outcome_name, p, entities in completed:
             del episode.awaiting[name]
             observations.append(Observation(
-                name, int(event.outcomes[outcome_name]), p, entities, episode.event_id,
+                name, (int(event.outcomes[outcome_name]), p), entities, episode.event_id,
                 event.episode_id, episode.occurred_at, episode.provider,
             ))
         if not episode.awaiting:
             del state.pending[event.episode_id]
         return observations
 
+    def _device_observations(self, event: ProcedureEvent | RevisionEvent,
+                             what: str) -> list[Observation]:
+        at = event.occurred_at.timestamp()
+        return [
+            Observation(metric.name, (what, at), (("device", device.gtin),), event.event_id,
+                        event.episode_id, event.occurred_at, event.provider.ods_code)
+            for metric in self._devices
+            for device in event.devices
+        ]
+
+    def _submission(self, event: SubmissionEvent) -> list[Observation]:
+        ods = event.provider.ods_code
+        return [
+            Observation(metric.name, (event.period, event.submitted, event.expected),
+                        (("provider", ods),), event.event_id, None, event.occurred_at, ods)
+            for metric in self._participation
+        ]
+
     # -- stage 2: entities ---------------------------------------------------------------
     def apply(self, observation: Observation, state: PipelineState) -> list[dict[str, Any]]:
-        """Update every monitor of every entity the observation names; return signals."""
-        metric = self._metrics[observation.metric]
+        """Update every entity the observation names; return the signals raised."""
+        kind = self.kinds[observation.metric]
         signals: list[dict[str, Any]] = []
-        y, p = observation.y, observation.p
         for entity_type, entity_id in observation.entities:
             key = (observation.metric, entity_type, entity_id)
-            monitors = state.monitors.get(key)
-            if monitors is None:
-                monitors = state.monitors[key] = [m.build() for m in metric.config.monitors]
-            for index, monitor in enumerate(monitors):
-                crossing = monitor.update(y, p)
-                if crossing is not None:
-                    signals.append(self._signal(
-                        observation, metric, metric.monitor_names[index], monitor,
-                        entity_type, entity_id, crossing,
-                    ))
+            entity = state.entities.get(key)
+            if entity is None:
+                entity = state.entities[key] = kind.new_entity(entity_type)
+            for finding in kind.apply(observation.values, entity):
+                signals.append(self._signal(observation, kind, entity_type, entity_id,
+                                            finding))
         return signals
 
     def process(self, event: Event, state: PipelineState) -> list[dict[str, Any]]:
@@ -277,50 +257,54 @@ class Pipeline:
             signals.extend(self.apply(observation, state))
         return signals
 
-    def _signal(self, observation: Observation, metric: _BinaryOutcome, monitor_name: str,
-                monitor: Monitor, entity_type: str, entity_id: str,
-                crossing: Crossing) -> dict[str, Any]:
-        level = crossing.level.value
-        return {
-            "signal_id": signal_id(self.registry, observation.metric, monitor_name,
-                                   entity_type, entity_id, monitor.n, level),
+    def _signal(self, observation: Observation, kind: MetricKind, entity_type: str,
+                entity_id: str, finding: Finding) -> dict[str, Any]:
+        level = finding.crossing.level.value
+        signal = {
+            "signal_id": signal_id(self.registry, observation.metric, finding.monitor,
+                                   entity_type, entity_id, finding.n, level),
             "registry": self.registry,
             "metric": observation.metric,
-            "monitor": monitor_name,
-            "monitor_kind": "ra_cusum",
+            "monitor": finding.monitor,
+            "monitor_kind": finding.monitor_kind,
             "entity_type": entity_type,
             "entity_id": entity_id,
             "provider": observation.provider,
-            "direction": monitor.direction.value,
+            "direction": finding.direction,
             "level": level,
-            "statistic": crossing.statistic,
-            "threshold": crossing.threshold,
-            "n": monitor.n,
+            "statistic": finding.crossing.statistic,
+            "threshold": finding.crossing.threshold,
+            "n": finding.n,
             "event_id": observation.event_id,
             "episode_id": observation.episode_id,
             "occurred_at": observation.occurred_at.isoformat(),
-            "observed": monitor.observed,
-            "expected": monitor.expected,
-            "risk_model_version": metric.model.version,
+            "observed": finding.observed,
+            "expected": finding.expected,
         }
+        if isinstance(kind, BinaryOutcome):
+            signal["risk_model_version"] = kind.model.version
+        if finding.details:
+            signal["details"] = finding.details
+        return signal
+
+    # -- state in and out ----------------------------------------------------------------
+    def dump_entity(self, key: EntityKey, entity: list[Any]) -> list[dict[str, Any]]:
+        """One entity's state as JSON-ready data (for a faust table or a checkpoint)."""
+        return self.kinds[key[0]].dump(entity)
+
+    def load_entity(self, key: EntityKey, data: list[dict[str, Any]]) -> list[Any]:
+        """The inverse of ``dump_entity``."""
+        return self.kinds[key[0]].load(data)
 
     def monitor_records(self, state: PipelineState) -> Iterator[dict[str, Any]]:
         """The final state of every monitor, in a stable order."""
-        for key in sorted(state.monitors):
-            metric_name, entity_type, entity_id = key
-            metric = self._metrics[metric_name]
-            for name, monitor in zip(metric.monitor_names, state.monitors[key], strict=True):
+        for key in sorted(state.entities):
+            metric, entity_type, entity_id = key
+            for record in self.kinds[metric].records(state.entities[key]):
                 yield {
                     "registry": self.registry,
-                    "metric": metric_name,
-                    "monitor": name,
-                    "monitor_kind": "ra_cusum",
+                    "metric": metric,
                     "entity_type": entity_type,
                     "entity_id": entity_id,
-                    "direction": monitor.direction.value,
-                    "statistic": monitor.statistic,
-                    "n": monitor.n,
-                    "observed": monitor.observed,
-                    "expected": monitor.expected,
-                    "state": monitor.to_state(),
+                    **record,
                 }

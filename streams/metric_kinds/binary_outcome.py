@@ -1,0 +1,135 @@
+"""``binary_outcome`` metrics: a yes/no outcome per procedure, risk-adjusted.
+
+A procedure gives each configured entity (provider, clinician, each device) and each
+inequality segment one observation ``(y, p)`` once its outcome is known; the monitors
+(risk-adjusted CUSUM, Bernoulli CUSUM, VLAD, EWMA) then update in stream order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from signals import segments
+from signals.bernoulli_cusum import BernoulliCusum
+from signals.ra_cusum import RiskAdjustedCusum
+from signals.ra_ewma import RiskAdjustedEwma
+from signals.vlad import Vlad
+from streams.contract import InvalidEvent, ProcedureEvent
+from streams.metric_config import BinaryOutcomeMetric
+from streams.metric_kinds import Finding, direction_of
+
+Entities = tuple[tuple[str, str], ...]
+MONITOR_CLASSES: dict[str, Any] = {
+    "ra_cusum": RiskAdjustedCusum,
+    "bernoulli_cusum": BernoulliCusum,
+    "vlad": Vlad,
+    "ra_ewma": RiskAdjustedEwma,
+}
+
+
+def feature_getter(path: str) -> Callable[[ProcedureEvent], Any]:
+    """A fast accessor for a dotted feature path such as ``risk_factors.parsonnet``."""
+    root, name = path.split(".", 1)
+    if root == "risk_factors":
+        return lambda event: event.risk_factors.get(name)
+
+    def get(event: ProcedureEvent) -> Any:
+        section = getattr(event, root, None)
+        return None if section is None else getattr(section, name, None)
+
+    return get
+
+
+_SEGMENT_LABELS: dict[str, Callable[[Any], str | None]] = {
+    "sex": lambda patient: None if patient.sex is None else segments.sex_label(patient.sex),
+    "imd_quintile": lambda patient: None if patient.imd_decile is None
+    else str(segments.imd_quintile(patient.imd_decile)),
+    "ethnic_group": lambda patient: None if patient.ethnicity is None
+    else segments.ethnic_group(patient.ethnicity),
+    "age_band": lambda patient: None if patient.age is None else segments.age_band(patient.age),
+}
+
+
+class BinaryOutcome:
+    """A compiled ``binary_outcome`` metric."""
+
+    def __init__(self, config: BinaryOutcomeMetric) -> None:
+        self.config = config
+        self.name = config.name
+        self.outcome = config.outcome
+        self.model = config.risk_model.build()
+        self.features = tuple((p, feature_getter(p)) for p in config.risk_model.coefficients)
+        self.monitor_names = tuple(str(m.name) for m in config.monitors)
+        self.monitor_kinds = tuple(m.kind for m in config.monitors)
+
+    def risk(self, event: ProcedureEvent) -> float:
+        """The predicted risk; ``InvalidEvent`` if a feature is missing or of the wrong type."""
+        values = []
+        for path, get in self.features:
+            value = get(event)
+            if value is None:
+                raise InvalidEvent(
+                    "missing_risk_factor",
+                    f"{path} is required by the risk model of metric {self.name!r}",
+                )
+            if isinstance(value, str):
+                raise InvalidEvent(
+                    "invalid_risk_factor",
+                    f"{path} must be a number or boolean for metric {self.name!r}",
+                )
+            values.append(float(value))
+        return self.model.predict_ordered(values)
+
+    def entities(self, event: ProcedureEvent) -> Entities:
+        """The entities one procedure's observation updates, in configured order."""
+        found: list[tuple[str, str]] = []
+        for entity_type in self.config.entities:
+            if entity_type == "provider":
+                found.append(("provider", event.provider.ods_code))
+            elif entity_type == "clinician" and event.clinician is not None:
+                found.append(("clinician", event.clinician.gmc_number))
+            elif entity_type == "device":
+                found.extend(("device", d.gtin) for d in event.devices)
+        if self.config.segments and event.patient is not None:
+            for segment in self.config.segments:
+                label = _SEGMENT_LABELS[segment](event.patient)
+                if label is not None:
+                    found.append(("segment", f"{segment}={label}"))
+        return tuple(found)
+
+    def new_entity(self, entity_type: str) -> list[Any]:
+        return [m.build() for m in self.config.monitors]
+
+    def apply(self, values: tuple[Any, ...], monitors: list[Any]) -> list[Finding]:
+        y, p = values
+        findings = []
+        for index, monitor in enumerate(monitors):
+            crossing = monitor.update(y, p)
+            if crossing is not None:
+                findings.append(Finding(
+                    self.monitor_names[index], self.monitor_kinds[index], crossing,
+                    direction_of(monitor), monitor.n, monitor.observed, monitor.expected,
+                ))
+        return findings
+
+    def records(self, monitors: list[Any]) -> Iterator[dict[str, Any]]:
+        for name, kind, monitor in zip(self.monitor_names, self.monitor_kinds, monitors,
+                                       strict=True):
+            yield {
+                "monitor": name,
+                "monitor_kind": kind,
+                "direction": direction_of(monitor) if kind != "ra_ewma" else None,
+                "statistic": getattr(monitor, "statistic", getattr(monitor, "value", None)),
+                "n": monitor.n,
+                "observed": monitor.observed,
+                "expected": monitor.expected,
+                "state": monitor.to_state(),
+            }
+
+    def dump(self, monitors: list[Any]) -> list[dict[str, Any]]:
+        return [m.to_state() for m in monitors]
+
+    def load(self, states: list[dict[str, Any]]) -> list[Any]:
+        return [MONITOR_CLASSES[kind].from_state(state)
+                for kind, state in zip(self.monitor_kinds, states, strict=True)]
