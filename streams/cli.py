@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,6 +19,12 @@ from streams.settings import VigilSettings
 from streams.telemetry import configure_logging
 
 EXIT_USAGE = 2
+
+COMMAND_MODULES = (
+    "streams.funnel_command",
+    "notifiers.audit_commands",
+)
+"""Modules that add their own subcommands with ``add_commands(subparsers)``."""
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -103,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the event contract's JSON Schema")
     p.set_defaults(func=cmd_schema)
+
+    for module in COMMAND_MODULES:
+        import_module(module).add_commands(sub)
     return parser
 
 
