@@ -42,6 +42,8 @@ class SyntheticRegistry:
     invalid_fraction: float = 0.01
     provider_odds: dict[str, float] = field(default_factory=dict)
     clinician_odds: dict[str, float] = field(default_factory=dict)
+    imd_decile_odds: dict[int, float] = field(default_factory=dict)
+    """Odds multipliers by deprivation decile: an inequality to find."""
     devices: int = 0
     """Distinct implant GTINs; 0 means procedures implant nothing."""
     revisions_per_100_years: float = 1.5
@@ -122,8 +124,10 @@ def synthetic_events(spec: SyntheticRegistry) -> Iterator[str]:
         monthly[ods, month] += 1
         gmc = rng.choice(clinicians[ods])
         parsonnet = min(71, int(71 * rng.betavariate(1, 3)))
+        imd_decile = rng.randint(1, 10)
         logit = spec.intercept + spec.parsonnet_coefficient * parsonnet
-        logit += math.log(spec.provider_odds.get(ods, 1.0) * spec.clinician_odds.get(gmc, 1.0))
+        logit += math.log(spec.provider_odds.get(ods, 1.0) * spec.clinician_odds.get(gmc, 1.0)
+                          * spec.imd_decile_odds.get(imd_decile, 1.0))
         died = rng.random() < 1 / (1 + math.exp(-logit))
         episode = f"ep-{spec.seed}-{i}"
         event: dict[str, Any] = {
@@ -138,7 +142,7 @@ def synthetic_events(spec: SyntheticRegistry) -> Iterator[str]:
                 "nhs_number": nhs_number(rng),
                 "age": rng.randint(30, 90),
                 "sex": rng.choice("MF"),
-                "imd_decile": rng.randint(1, 10),
+                "imd_decile": imd_decile,
                 "ethnicity": rng.choice("AAAAABDHJLMNPRSZ"),
             },
             "procedure": {"code": "K40", "system": "OPCS-4"},
