@@ -48,6 +48,7 @@ from pydantic import (
 )
 
 from signals.bernoulli_cusum import BernoulliCusum
+from signals.monthly_xmr import MonthlyXmr
 from signals.poisson_cusum import PoissonCusum
 from signals.ra_cusum import RiskAdjustedCusum
 from signals.ra_ewma import RiskAdjustedEwma
@@ -214,6 +215,23 @@ class RaEwmaConfig(_MonitorBase):
         return RiskAdjustedEwma(self.smoothing, self.alarm_width, self.alert_width, self.burn_in)
 
 
+class XmrConfig(_MonitorBase):
+    """Making Data Count XmR rules on the entity's monthly O/E ratio (or rate)."""
+
+    kind: Literal["xmr"]
+    measure: Literal["oe_ratio", "rate"] = "oe_ratio"
+    min_months: Annotated[int, Field(ge=3)] = 12
+    screen_outliers: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> XmrConfig:
+        self._default_name(f"xmr_{self.measure}")
+        return self
+
+    def build(self) -> MonthlyXmr:
+        return MonthlyXmr(self.measure, self.min_months, self.screen_outliers)
+
+
 class PoissonCusumConfig(_CusumLimits):
     """A Poisson CUSUM on revisions against implant-years at risk."""
 
@@ -237,14 +255,15 @@ BinaryMonitorConfig = Annotated[
     Annotated[RaCusumConfig, Tag("ra_cusum")]
     | Annotated[BernoulliCusumConfig, Tag("bernoulli_cusum")]
     | Annotated[VladConfig, Tag("vlad")]
-    | Annotated[RaEwmaConfig, Tag("ra_ewma")],
+    | Annotated[RaEwmaConfig, Tag("ra_ewma")]
+    | Annotated[XmrConfig, Tag("xmr")],
     Discriminator(_kind),
 ]
 ExposureMonitorConfig = Annotated[
     Annotated[PoissonCusumConfig, Tag("poisson_cusum")],
     Discriminator(_kind),
 ]
-MONITOR_KINDS = ("ra_cusum", "bernoulli_cusum", "vlad", "ra_ewma", "poisson_cusum")
+MONITOR_KINDS = ("ra_cusum", "bernoulli_cusum", "vlad", "ra_ewma", "xmr", "poisson_cusum")
 
 Segment = Literal["sex", "imd_quintile", "ethnic_group", "age_band"]
 

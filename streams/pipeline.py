@@ -38,32 +38,14 @@ from streams.metric_config import (
     ParticipationMetric,
     VigilConfig,
 )
-from streams.metric_kinds import Finding
-from streams.metric_kinds.binary_outcome import BinaryOutcome, Entities
+from streams.metric_kinds import Entities, Finding, Observation
+from streams.metric_kinds.binary_outcome import BinaryOutcome
 from streams.metric_kinds.device_exposure import IMPLANT, REVISION, DeviceExposure
 from streams.metric_kinds.participation import Participation
 
 EntityKey = tuple[str, str, str]
 """(metric, entity_type, entity_id): the unit of entity state."""
 MetricKind = BinaryOutcome | DeviceExposure | Participation
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One thing to tell the monitors of some entities, for one metric.
-
-    ``values`` depend on the metric kind: ``(y, p)`` for a binary outcome, ``("implant" |
-    "revision", POSIX seconds)`` for device exposure, ``(period, submitted, expected)`` for
-    participation. ``entities`` lists (entity_type, entity_id) pairs in configured order.
-    """
-
-    metric: str
-    values: tuple[Any, ...]
-    entities: Entities
-    event_id: str
-    episode_id: str | None
-    occurred_at: datetime
-    provider: str | None
 
 
 @dataclass(slots=True)
@@ -245,7 +227,7 @@ class Pipeline:
             entity = state.entities.get(key)
             if entity is None:
                 entity = state.entities[key] = kind.new_entity(entity_type)
-            for finding in kind.apply(observation.values, entity):
+            for finding in kind.apply(observation, entity):
                 signals.append(self._signal(observation, kind, entity_type, entity_id,
                                             finding))
         return signals

@@ -3,9 +3,33 @@ observations drive the monitors in ``signals``. The pipeline dispatches to them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from signals.crossing import Crossing
+
+Entities = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One thing to tell the monitors of some entities, for one metric.
+
+    ``values`` depend on the metric kind: ``(y, p)`` for a binary outcome, ``("implant" |
+    "revision", POSIX seconds)`` for device exposure, ``(period, submitted, expected)`` for
+    participation. ``entities`` lists (entity_type, entity_id) pairs in configured order.
+    """
+
+    metric: str
+    values: tuple[Any, ...]
+    entities: Entities
+    event_id: str
+    episode_id: str | None
+    occurred_at: datetime
+    provider: str | None
+
+
 
 
 class Finding(NamedTuple):

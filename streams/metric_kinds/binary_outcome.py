@@ -12,20 +12,23 @@ from typing import Any
 
 from signals import segments
 from signals.bernoulli_cusum import BernoulliCusum
+from signals.monthly_xmr import MonthlyXmr
 from signals.ra_cusum import RiskAdjustedCusum
 from signals.ra_ewma import RiskAdjustedEwma
 from signals.vlad import Vlad
 from streams.contract import InvalidEvent, ProcedureEvent
 from streams.metric_config import BinaryOutcomeMetric
-from streams.metric_kinds import Finding, direction_of
+from streams.metric_kinds import Entities, Finding, Observation, direction_of
 
-Entities = tuple[tuple[str, str], ...]
 MONITOR_CLASSES: dict[str, Any] = {
     "ra_cusum": RiskAdjustedCusum,
     "bernoulli_cusum": BernoulliCusum,
     "vlad": Vlad,
     "ra_ewma": RiskAdjustedEwma,
+    "xmr": MonthlyXmr,
 }
+TWO_SIDED = ("ra_ewma", "xmr")
+"""Monitors whose direction is that of their latest crossing."""
 
 
 def feature_getter(path: str) -> Callable[[ProcedureEvent], Any]:
@@ -62,6 +65,8 @@ class BinaryOutcome:
         self.features = tuple((p, feature_getter(p)) for p in config.risk_model.coefficients)
         self.monitor_names = tuple(str(m.name) for m in config.monitors)
         self.monitor_kinds = tuple(m.kind for m in config.monitors)
+        self.monthly = tuple(kind == "xmr" for kind in self.monitor_kinds)
+        self.needs_month = any(self.monthly)
 
     def risk(self, event: ProcedureEvent) -> float:
         """The predicted risk; ``InvalidEvent`` if a feature is missing or of the wrong type."""
@@ -101,15 +106,21 @@ class BinaryOutcome:
     def new_entity(self, entity_type: str) -> list[Any]:
         return [m.build() for m in self.config.monitors]
 
-    def apply(self, values: tuple[Any, ...], monitors: list[Any]) -> list[Finding]:
-        y, p = values
+    def apply(self, observation: Observation, monitors: list[Any]) -> list[Finding]:
+        y, p = observation.values
+        month = None
+        if self.needs_month:
+            at = observation.occurred_at
+            month = f"{at.year:04d}-{at.month:02d}"
         findings = []
         for index, monitor in enumerate(monitors):
-            crossing = monitor.update(y, p)
+            crossing = (monitor.update(y, p, month) if self.monthly[index]
+                        else monitor.update(y, p))
             if crossing is not None:
                 findings.append(Finding(
                     self.monitor_names[index], self.monitor_kinds[index], crossing,
                     direction_of(monitor), monitor.n, monitor.observed, monitor.expected,
+                    {"rule": monitor.last_rule} if self.monthly[index] else None,
                 ))
         return findings
 
@@ -119,7 +130,7 @@ class BinaryOutcome:
             yield {
                 "monitor": name,
                 "monitor_kind": kind,
-                "direction": direction_of(monitor) if kind != "ra_ewma" else None,
+                "direction": direction_of(monitor) if kind not in TWO_SIDED else None,
                 "statistic": getattr(monitor, "statistic", getattr(monitor, "value", None)),
                 "n": monitor.n,
                 "observed": monitor.observed,

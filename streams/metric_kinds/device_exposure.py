@@ -16,7 +16,7 @@ from signals.implant_exposure import ImplantExposure
 from signals.poisson_cusum import PoissonCusum
 from signals.ptir_outlier import PtirOutlier
 from streams.metric_config import DeviceExposureMetric
-from streams.metric_kinds import Finding, direction_of
+from streams.metric_kinds import Finding, Observation, direction_of
 
 IMPLANT, REVISION = "implant", "revision"
 
@@ -40,8 +40,8 @@ class DeviceExposure:
                         level.level2_ratio_few, level.level2_ratio_many, level.confidence),
         ]
 
-    def apply(self, values: tuple[Any, ...], state: list[Any]) -> list[Finding]:
-        what, at = values
+    def apply(self, observation: Observation, state: list[Any]) -> list[Finding]:
+        what, at = observation.values
         exposure: ImplantExposure = state[0]
         increment = exposure.on_implant(at) if what == IMPLANT else exposure.on_revision(at)
         findings = []

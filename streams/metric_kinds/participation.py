@@ -8,7 +8,7 @@ from typing import Any
 
 from signals.participation import CaseAscertainment
 from streams.metric_config import ParticipationMetric
-from streams.metric_kinds import Finding
+from streams.metric_kinds import Finding, Observation
 
 
 class Participation:
@@ -23,8 +23,8 @@ class Participation:
     def new_entity(self, entity_type: str) -> list[Any]:
         return [CaseAscertainment(self.config.alert_below, self.config.alarm_below)]
 
-    def apply(self, values: tuple[Any, ...], state: list[Any]) -> list[Finding]:
-        period, submitted, expected = values
+    def apply(self, observation: Observation, state: list[Any]) -> list[Finding]:
+        period, submitted, expected = observation.values
         monitor: CaseAscertainment = state[0]
         crossing = monitor.update(period, submitted, expected)
         if crossing is None:
