@@ -58,9 +58,12 @@ EntityType = Literal["provider", "clinician", "device"]
 FEATURE_ROOTS = ("risk_factors", "patient", "procedure", "provider")
 FeaturePath = Annotated[
     str,
-    StringConstraints(pattern=r"^(risk_factors|patient|procedure|provider)\.[A-Za-z0-9_]+$"),
+    StringConstraints(
+        pattern=r"^(risk_factors|patient|procedure|provider)\.[A-Za-z0-9_]+(=\S(.{0,62}\S)?)?$"
+    ),
 ]
-"""A dotted path into a procedure event, e.g. ``risk_factors.parsonnet`` or ``patient.age``."""
+"""A dotted path into a procedure event, e.g. ``risk_factors.parsonnet`` or ``patient.age``,
+optionally naming one level of a categorical feature: ``patient.sex=F``."""
 
 
 class ConfigError(ValueError):
@@ -232,7 +235,8 @@ def _problems(error: ValidationError) -> list[str]:
             message = (
                 "a feature must be a dotted path starting with one of "
                 + ", ".join(FEATURE_ROOTS)
-                + " (e.g. risk_factors.parsonnet)"
+                + " (e.g. risk_factors.parsonnet), optionally with =level for a category"
+                " (e.g. patient.sex=F)"
             )
         problems.append(f"{path}: {message}" if path else message)
     return [re.sub(r"\s+", " ", p) for p in problems]

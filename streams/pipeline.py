@@ -126,7 +126,8 @@ class _BinaryOutcome:
     features: tuple[tuple[str, Callable[[ProcedureEvent], Any]], ...]
     monitor_names: tuple[str, ...]
 
-    def risk(self, event: ProcedureEvent) -> float:
+    def feature_values(self, event: ProcedureEvent) -> tuple[Any, ...]:
+        """The event's values of the risk model's features, in ``feature_paths()`` order."""
         values = []
         for path, get in self.features:
             value = get(event)
@@ -135,13 +136,18 @@ class _BinaryOutcome:
                     "missing_risk_factor",
                     f"{path} is required by the risk model of metric {self.config.name!r}",
                 )
-            if isinstance(value, str):
-                raise InvalidEvent(
-                    "invalid_risk_factor",
-                    f"{path} must be a number or boolean for metric {self.config.name!r}",
-                )
-            values.append(float(value))
-        return self.model.predict_ordered(values)
+            values.append(value)
+        return tuple(values)
+
+    def risk(self, event: ProcedureEvent) -> float:
+        try:
+            return self.model.predict_values(self.feature_values(event))
+        except ValueError as error:
+            if isinstance(error, InvalidEvent):
+                raise
+            raise InvalidEvent(
+                "invalid_risk_factor", f"{error} for metric {self.config.name!r}"
+            ) from None
 
     def entities(self, event: ProcedureEvent) -> tuple[tuple[str, str], ...]:
         found: list[tuple[str, str]] = []
@@ -155,21 +161,30 @@ class _BinaryOutcome:
         return tuple(found)
 
 
+def _compile(metric: BinaryOutcomeMetric) -> _BinaryOutcome:
+    model = metric.risk_model.build()
+    return _BinaryOutcome(
+        metric,
+        model,
+        tuple((path, _feature_getter(path)) for path in model.feature_paths()),
+        tuple(str(mon.name) for mon in metric.monitors),
+    )
+
+
 class Pipeline:
     """The shared core, built from a validated ``VigilConfig``."""
 
     def __init__(self, config: VigilConfig) -> None:
         self.config = config
         self.registry = config.registry
-        self._metrics = {
-            m.name: _BinaryOutcome(
-                m,
-                m.risk_model.build(),
-                tuple((path, _feature_getter(path)) for path in m.risk_model.coefficients),
-                tuple(str(mon.name) for mon in m.monitors),
-            )
-            for m in config.metrics
-        }
+        self._metrics = {m.name: _compile(m) for m in config.metrics}
+
+    def feature_values(self, metric: str, event: ProcedureEvent) -> dict[str, Any]:
+        """A procedure's values of the features of ``metric``'s risk model, by dotted path,
+        as the pipeline reads them (``InvalidEvent`` if one is missing)."""
+        compiled = self._metrics[metric]
+        values = compiled.feature_values(event)
+        return dict(zip(compiled.model.feature_paths(), values, strict=True))
 
     # -- stage 1: episodes ---------------------------------------------------------------
     def observe(self, event: Event, state: PipelineState) -> list[Observation]:
