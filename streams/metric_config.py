@@ -79,6 +79,15 @@ def _kind(value: Any) -> Any:
     return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
 
 
+class FittedOn(BaseModel):
+    """Where a fitted model came from (``vigil fit-risk-model``): a record, not used to score."""
+
+    model_config = _strict
+    metric: MetricName
+    until: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    n: Annotated[int, Field(ge=0)]
+
+
 class LogisticRiskModelConfig(BaseModel):
     """``logit p = intercept + Σ coefficient · feature``; features are dotted paths."""
 
@@ -87,6 +96,7 @@ class LogisticRiskModelConfig(BaseModel):
     intercept: float
     coefficients: dict[FeaturePath, float] = Field(default_factory=dict)
     version: str | None = None
+    fitted_on: FittedOn | None = None
 
     @model_validator(mode="after")
     def _default_version(self) -> LogisticRiskModelConfig:
