@@ -64,9 +64,12 @@ EntityType = Literal["provider", "clinician", "device"]
 FEATURE_ROOTS = ("risk_factors", "patient", "procedure", "provider")
 FeaturePath = Annotated[
     str,
-    StringConstraints(pattern=r"^(risk_factors|patient|procedure|provider)\.[A-Za-z0-9_]+$"),
+    StringConstraints(
+        pattern=r"^(risk_factors|patient|procedure|provider)\.[A-Za-z0-9_]+(=\S(.{0,62}\S)?)?$"
+    ),
 ]
-"""A dotted path into a procedure event, e.g. ``risk_factors.parsonnet`` or ``patient.age``."""
+"""A dotted path into a procedure event, e.g. ``risk_factors.parsonnet`` or ``patient.age``,
+optionally naming one level of a categorical feature: ``patient.sex=F``."""
 
 
 class ConfigError(ValueError):
@@ -82,6 +85,15 @@ def _kind(value: Any) -> Any:
     return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
 
 
+class FittedOn(BaseModel):
+    """Where a fitted model came from (``vigil fit-risk-model``): a record, not used to score."""
+
+    model_config = _strict
+    metric: MetricName
+    until: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    n: Annotated[int, Field(ge=0)]
+
+
 class LogisticRiskModelConfig(BaseModel):
     """``logit p = intercept + Σ coefficient · feature``; features are dotted paths."""
 
@@ -90,6 +102,7 @@ class LogisticRiskModelConfig(BaseModel):
     intercept: float
     coefficients: dict[FeaturePath, float] = Field(default_factory=dict)
     version: str | None = None
+    fitted_on: FittedOn | None = None
 
     @model_validator(mode="after")
     def _default_version(self) -> LogisticRiskModelConfig:
@@ -450,7 +463,8 @@ def _problems(error: ValidationError) -> list[str]:
             message = (
                 "a feature must be a dotted path starting with one of "
                 + ", ".join(FEATURE_ROOTS)
-                + " (e.g. risk_factors.parsonnet)"
+                + " (e.g. risk_factors.parsonnet), optionally with =level for a category"
+                " (e.g. patient.sex=F)"
             )
         problems.append(f"{path}: {message}" if path else message)
     return [re.sub(r"\s+", " ", p) for p in problems]

@@ -117,6 +117,14 @@ class Pipeline:
         self._devices = [k for k in self.kinds.values() if isinstance(k, DeviceExposure)]
         self._participation = [k for k in self.kinds.values() if isinstance(k, Participation)]
 
+    def feature_values(self, metric: str, event: ProcedureEvent) -> dict[str, Any]:
+        """A procedure's values of the features of ``metric``'s risk model, by dotted path,
+        as the pipeline reads them (``InvalidEvent`` if one is missing)."""
+        kind = self.kinds[metric]
+        if not isinstance(kind, BinaryOutcome):
+            raise TypeError(f"metric {metric!r} has no risk model")
+        return dict(zip(kind.model.feature_paths(), kind.feature_values(event), strict=True))
+
     # -- stage 1: episodes ---------------------------------------------------------------
     def observe(self, event: Event, state: PipelineState) -> list[Observation]:
         """Check the event against what has been seen and return complete observations."""

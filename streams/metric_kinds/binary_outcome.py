@@ -62,14 +62,15 @@ class BinaryOutcome:
         self.name = config.name
         self.outcome = config.outcome
         self.model = config.risk_model.build()
-        self.features = tuple((p, feature_getter(p)) for p in config.risk_model.coefficients)
+        self.features = tuple((p, feature_getter(p)) for p in self.model.feature_paths())
         self.monitor_names = tuple(str(m.name) for m in config.monitors)
         self.monitor_kinds = tuple(m.kind for m in config.monitors)
         self.monthly = tuple(kind == "xmr" for kind in self.monitor_kinds)
         self.needs_month = any(self.monthly)
 
-    def risk(self, event: ProcedureEvent) -> float:
-        """The predicted risk; ``InvalidEvent`` if a feature is missing or of the wrong type."""
+    def feature_values(self, event: ProcedureEvent) -> tuple[Any, ...]:
+        """The event's values of the risk model's features, in ``feature_paths()`` order;
+        ``InvalidEvent`` if one is missing."""
         values = []
         for path, get in self.features:
             value = get(event)
@@ -78,13 +79,18 @@ class BinaryOutcome:
                     "missing_risk_factor",
                     f"{path} is required by the risk model of metric {self.name!r}",
                 )
-            if isinstance(value, str):
-                raise InvalidEvent(
-                    "invalid_risk_factor",
-                    f"{path} must be a number or boolean for metric {self.name!r}",
-                )
-            values.append(float(value))
-        return self.model.predict_ordered(values)
+            values.append(value)
+        return tuple(values)
+
+    def risk(self, event: ProcedureEvent) -> float:
+        """The predicted risk; ``InvalidEvent`` if a feature is missing or of the wrong type."""
+        values = self.feature_values(event)
+        try:
+            return self.model.predict_values(values)
+        except ValueError as error:
+            raise InvalidEvent(
+                "invalid_risk_factor", f"{error} for metric {self.name!r}"
+            ) from None
 
     def entities(self, event: ProcedureEvent) -> Entities:
         """The entities one procedure's observation updates, in configured order."""
