@@ -94,7 +94,7 @@ def test_the_block_drops_into_a_config_the_pipeline_runs(synthetic, capsys):
     data = yaml.safe_load(CONFIG_EXAMPLE)
     data["metrics"][0]["risk_model"] = block
     pipeline = Pipeline(parse_config(yaml.safe_dump(data)))
-    assert pipeline._metrics["death_30d"].model.version == "baseline-q1"
+    assert pipeline.kinds["death_30d"].model.version == "baseline-q1"
 
 
 def test_categorical_features_of_the_configured_model_are_fitted(synthetic, capsys):
