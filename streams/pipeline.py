@@ -235,7 +235,7 @@ class Pipeline:
             entity = state.entities.get(key)
             if entity is None:
                 entity = state.entities[key] = kind.new_entity(entity_type)
-            for finding in kind.apply(observation, entity):
+            for finding in kind.apply(observation, entity_type, entity):
                 signals.append(self._signal(observation, kind, entity_type, entity_id,
                                             finding))
         return signals
@@ -284,13 +284,13 @@ class Pipeline:
 
     def load_entity(self, key: EntityKey, data: list[dict[str, Any]]) -> list[Any]:
         """The inverse of ``dump_entity``."""
-        return self.kinds[key[0]].load(data)
+        return self.kinds[key[0]].load(key[1], data)
 
     def monitor_records(self, state: PipelineState) -> Iterator[dict[str, Any]]:
         """The final state of every monitor, in a stable order."""
         for key in sorted(state.entities):
             metric, entity_type, entity_id = key
-            for record in self.kinds[metric].records(state.entities[key]):
+            for record in self.kinds[metric].records(entity_type, state.entities[key]):
                 yield {
                     "registry": self.registry,
                     "metric": metric,

@@ -12,6 +12,8 @@ from typing import Any
 
 from signals import segments
 from signals.bernoulli_cusum import BernoulliCusum
+from signals.calibration_drift import CalibrationDrift
+from signals.crossing import Crossing, Level
 from signals.monthly_xmr import MonthlyXmr
 from signals.ra_cusum import RiskAdjustedCusum
 from signals.ra_ewma import RiskAdjustedEwma
@@ -27,6 +29,9 @@ MONITOR_CLASSES: dict[str, Any] = {
     "ra_ewma": RiskAdjustedEwma,
     "xmr": MonthlyXmr,
 }
+NATIONAL = ("national", "all")
+"""The entity whose monitors watch the whole registry (calibration drift of the model)."""
+DRIFT_MONITOR = "risk_model_drift"
 TWO_SIDED = ("ra_ewma", "xmr")
 """Monitors whose direction is that of their latest crossing."""
 
@@ -102,6 +107,8 @@ class BinaryOutcome:
                 found.append(("clinician", event.clinician.gmc_number))
             elif entity_type == "device":
                 found.extend(("device", d.gtin) for d in event.devices)
+        if self.config.drift is not None:
+            found.append(NATIONAL)
         if self.config.segments and event.patient is not None:
             for segment in self.config.segments:
                 label = _SEGMENT_LABELS[segment](event.patient)
@@ -110,10 +117,18 @@ class BinaryOutcome:
         return tuple(found)
 
     def new_entity(self, entity_type: str) -> list[Any]:
+        if entity_type == "national":
+            drift = self.config.drift
+            assert drift is not None
+            return [CalibrationDrift(drift.detector, {"delta": drift.delta}
+                                     if drift.detector == "adwin" else {})]
         return [m.build() for m in self.config.monitors]
 
-    def apply(self, observation: Observation, monitors: list[Any]) -> list[Finding]:
+    def apply(self, observation: Observation, entity_type: str,
+              monitors: list[Any]) -> list[Finding]:
         y, p = observation.values
+        if entity_type == "national":
+            return self._drift(y, p, monitors[0])
         month = None
         if self.needs_month:
             at = observation.occurred_at
@@ -130,7 +145,24 @@ class BinaryOutcome:
                 ))
         return findings
 
-    def records(self, monitors: list[Any]) -> Iterator[dict[str, Any]]:
+    def _drift(self, y: int, p: float, drift: CalibrationDrift) -> list[Finding]:
+        """Calibration drift of the risk model nationally: an operator-level signal."""
+        found = drift.update(y, p)
+        if found is None:
+            return []
+        crossing = Crossing(Level.ALERT, found.mean_after, found.mean_before)
+        return [Finding(DRIFT_MONITOR, "calibration_drift", crossing, found.direction.value,
+                        found.n, None, None,
+                        {**found.as_dict(), "risk_model_version": self.model.version})]
+
+    def records(self, entity_type: str, monitors: list[Any]) -> Iterator[dict[str, Any]]:
+        if entity_type == "national":
+            drift: CalibrationDrift = monitors[0]
+            yield {"monitor": DRIFT_MONITOR, "monitor_kind": "calibration_drift",
+                   "direction": None, "statistic": None, "n": drift.n, "observed": None,
+                   "expected": None, "details": {"drifts": drift.drifts},
+                   "state": drift.to_state()}
+            return
         for name, kind, monitor in zip(self.monitor_names, self.monitor_kinds, monitors,
                                        strict=True):
             yield {
@@ -147,6 +179,8 @@ class BinaryOutcome:
     def dump(self, monitors: list[Any]) -> list[dict[str, Any]]:
         return [m.to_state() for m in monitors]
 
-    def load(self, states: list[dict[str, Any]]) -> list[Any]:
+    def load(self, entity_type: str, states: list[dict[str, Any]]) -> list[Any]:
+        if entity_type == "national":
+            return [CalibrationDrift.from_state(states[0])]
         return [MONITOR_CLASSES[kind].from_state(state)
                 for kind, state in zip(self.monitor_kinds, states, strict=True)]

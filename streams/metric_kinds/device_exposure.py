@@ -40,7 +40,8 @@ class DeviceExposure:
                         level.level2_ratio_few, level.level2_ratio_many, level.confidence),
         ]
 
-    def apply(self, observation: Observation, state: list[Any]) -> list[Finding]:
+    def apply(self, observation: Observation, entity_type: str,
+              state: list[Any]) -> list[Finding]:
         what, at = observation.values
         exposure: ImplantExposure = state[0]
         increment = exposure.on_implant(at) if what == IMPLANT else exposure.on_revision(at)
@@ -81,7 +82,7 @@ class DeviceExposure:
             })
         return details
 
-    def records(self, state: list[Any]) -> Iterator[dict[str, Any]]:
+    def records(self, entity_type: str, state: list[Any]) -> Iterator[dict[str, Any]]:
         exposure, monitors, watch = state[0], state[1:-1], state[-1]
         details = self._details(exposure, watch)
         for name, kind, monitor in zip(self.monitor_names, self.monitor_kinds,
@@ -103,7 +104,7 @@ class DeviceExposure:
     def dump(self, state: list[Any]) -> list[dict[str, Any]]:
         return [item.to_state() for item in state]
 
-    def load(self, states: list[dict[str, Any]]) -> list[Any]:
+    def load(self, entity_type: str, states: list[dict[str, Any]]) -> list[Any]:
         return [
             ImplantExposure.from_state(states[0]),
             *(PoissonCusum.from_state(s) for s in states[1:-1]),

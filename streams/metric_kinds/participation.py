@@ -23,7 +23,8 @@ class Participation:
     def new_entity(self, entity_type: str) -> list[Any]:
         return [CaseAscertainment(self.config.alert_below, self.config.alarm_below)]
 
-    def apply(self, observation: Observation, state: list[Any]) -> list[Finding]:
+    def apply(self, observation: Observation, entity_type: str,
+              state: list[Any]) -> list[Finding]:
         period, submitted, expected = observation.values
         monitor: CaseAscertainment = state[0]
         crossing = monitor.update(period, submitted, expected)
@@ -35,7 +36,7 @@ class Participation:
             {"period": period, "ascertainment": monitor.last_ratio},
         )]
 
-    def records(self, state: list[Any]) -> Iterator[dict[str, Any]]:
+    def records(self, entity_type: str, state: list[Any]) -> Iterator[dict[str, Any]]:
         monitor: CaseAscertainment = state[0]
         submitted = sum(r["submitted"] for r in monitor.periods.values())
         expected = sum(r["expected"] for r in monitor.periods.values())
@@ -54,5 +55,5 @@ class Participation:
     def dump(self, state: list[Any]) -> list[dict[str, Any]]:
         return [state[0].to_state()]
 
-    def load(self, states: list[dict[str, Any]]) -> list[Any]:
+    def load(self, entity_type: str, states: list[dict[str, Any]]) -> list[Any]:
         return [CaseAscertainment.from_state(states[0])]
