@@ -1,0 +1,1 @@
+"""Escalation: rules, cases, the escalation log and the notifier adapters."""
