@@ -37,12 +37,21 @@ class CaseActionError(Exception):
 
 @dataclass(slots=True)
 class Transition:
-    """The events of one decision, applied to the book as they are emitted."""
+    """The events of one decision, applied to the book as they are emitted.
+
+    ``at`` is when the decision is made (the time logged); ``basis``, when given, is the
+    logical time deadlines count from: a timer's due time, so that a late tick (after an
+    outage, or replay ticking only at each signal) keeps the timeline it would have had."""
 
     book: CaseBook
     at: datetime
     fhir: bool = True
+    basis: datetime | None = None
     events: list[LogItem] = field(default_factory=list)
+
+    @property
+    def timeline(self) -> datetime:
+        return self.basis or self.at
 
     def emit(self, kind: str, payload: dict[str, Any], case_id: str | None = None,
              entity_id: str | None = None) -> None:
@@ -158,7 +167,7 @@ def enter_stage(t: Transition, case: Case, index: int) -> None:
     """Run stage ``index`` of the case's policy (or finish the policy)."""
     stages = case.policy.stages
     if index >= len(stages):
-        t.emit("case_monitoring", {"stages_run": len(stages)}, case_id=case.case_id,
+        t.emit("case_monitoring", {"stages_run": len(stages), "since": t.timeline}, case_id=case.case_id,
                entity_id=case.key.entity_id)
         return
     stage = stages[index]
@@ -171,13 +180,13 @@ def enter_stage(t: Transition, case: Case, index: int) -> None:
     respond_by = None
     if stage.expects_response:
         days = stage.respond_within_working_days or 0
-        respond_by = add_working_days(t.at, days)
+        respond_by = add_working_days(t.timeline, days)
     for recipient in stage.notify:
         request(t, case, stage, recipient, stage.template, "stage",
                 expects=stage.response_action if stage.expects_response else None,
                 respond_by=respond_by)
     if stage.expects_response:
-        _set_deadline(t, case, stage, t.at, stage.respond_within_working_days or 0, 0)
+        _set_deadline(t, case, stage, t.timeline, stage.respond_within_working_days or 0, 0)
     else:
         complete_stage(t, case, "sent")
 
@@ -240,6 +249,7 @@ def fire_timer(t: Transition, case: Case, due_at: datetime) -> None:
 
     New deadlines count from ``due_at``, not from when the tick ran, so a timeline is the
     same however coarsely time is ticked (replay ticks only at each signal)."""
+    t.basis = due_at
     where = {"case_id": case.case_id, "entity_id": case.key.entity_id}
     if case.status is CaseStatus.MONITORING:
         t.emit("case_closed", {"reason": "resolved", "due_at": due_at}, **where)

@@ -269,7 +269,7 @@ def _stage_completed(book: CaseBook, case: Case, p: dict[str, Any], at: datetime
 def _monitoring(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
     case.status = CaseStatus.MONITORING
     case.deadline = None
-    case.monitoring_since = at
+    case.monitoring_since = parse_time(p["since"]) if p.get("since") else at
 
 
 def _notification(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:

@@ -278,7 +278,7 @@ def load_rules(path: str | Path, templates: Iterable[str] | None = None) -> Rule
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise RulesError([f"{path}{where}: not valid YAML: "
+        raise RulesError([f"{path.name}{where}: not valid YAML: "
                           f"{getattr(error, 'problem', None) or error}"]) from None
     return parse_rules(data, path.name, templates)
 
