@@ -167,8 +167,8 @@ def enter_stage(t: Transition, case: Case, index: int) -> None:
     """Run stage ``index`` of the case's policy (or finish the policy)."""
     stages = case.policy.stages
     if index >= len(stages):
-        t.emit("case_monitoring", {"stages_run": len(stages), "since": t.timeline}, case_id=case.case_id,
-               entity_id=case.key.entity_id)
+        t.emit("case_monitoring", {"stages_run": len(stages), "since": t.timeline},
+               case_id=case.case_id, entity_id=case.key.entity_id)
         return
     stage = stages[index]
     where = {"policy": case.policy_name, "stage": stage.name, "stage_index": index}
