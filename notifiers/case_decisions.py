@@ -102,13 +102,15 @@ def receive_signal(t: Transition, rules: Rules, signal: Mapping[str, Any]) -> Si
     key = CaseKey(str(signal["metric"]), str(signal["entity_type"]), str(entity_id),
                   str(signal["direction"]))
     main = t.book.open_case(key)
+    # The signal belongs in the history of the case it opens, whose id is known already.
+    about = main.case_id if main else (_case_id(signal_id, MAIN_LANE) if routes else None)
     t.emit("signal_received", {"signal_id": signal_id, "signal": finite(dict(signal))},
-           case_id=main.case_id if main else None, entity_id=entity_id)
+           case_id=about, entity_id=entity_id)
     t.emit("route_decision", {
         "signal_id": signal_id, "rules_version": rules.version,
         "routes": [{"route": r.name, "policy": r.policy,
                     "lane": MAIN_LANE if i == 0 else _lane(r)} for i, r in enumerate(routes)],
-    }, case_id=main.case_id if main else None, entity_id=entity_id)
+    }, case_id=about, entity_id=entity_id)
     if not routes:
         return SignalOutcome("unrouted", reason="no route matched")
     if main is not None and main.level == "alarm" and signal["level"] == "alert":

@@ -43,8 +43,8 @@ def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything() 
     assert "PRELIMINARY" in notice["message"]["text"]
     assert "No response is needed." in notice["message"]["text"]
     logged = kinds(eng.log.entries(case_id=case.case_id))
-    assert logged == ["case_opened", "stage_entered", "notification_requested",
-                      "stage_completed", "case_monitoring"]
+    assert logged == ["signal_received", "route_decision", "case_opened", "stage_entered",
+                      "notification_requested", "stage_completed", "case_monitoring"]
     route = next(eng.log.entries(kind="route_decision")).payload
     assert route["routes"] == [{"route": "provider-alert", "policy": "provider_alert",
                                 "lane": "main"}]
