@@ -124,7 +124,8 @@ class Dispatcher:
 
     def _scan(self) -> int:
         """Fold new log entries into the pending, done, sign-off and blocked sets; returns
-        the number of regulator notifications newly blocked."""
+        the number of regulator notifications newly blocked. A request for a role with no
+        configured target is dead-lettered at once rather than silently dropped."""
         seen, blocked_now = self._seen, []
         for entry in self.log.entries(since_seq=self._scanned):
             self._scanned = entry.seq
@@ -140,13 +141,20 @@ class Dispatcher:
             elif entry.kind == "notification_blocked":
                 seen.blocked.add(p["key"])
         for entry, reason in blocked_now:
+            if reason == "no_target":
+                where = {"key": entry.payload["key"], "channel": "", "address": "",
+                         "recipient": entry.payload["recipient"]}
+                if (where["key"], "", "") not in seen.done:
+                    self._dead(where, entry.case_id, 0, "no_target",
+                               f"no target configured for {where['recipient']}")
+                continue
             if entry.payload["key"] not in seen.blocked:
                 seen.blocked.add(entry.payload["key"])
                 NOTIFICATIONS_BLOCKED.labels(entry.payload["recipient"]).inc()
                 self._append("notification_blocked", {"key": entry.payload["key"],
                              "recipient": entry.payload["recipient"], "reason": reason},
                              entry.case_id)
-        return len(blocked_now)
+        return sum(reason != "no_target" for _, reason in blocked_now)
 
     def _requested(self, entry: LogEntry) -> list[tuple[LogEntry, str]]:
         p = entry.payload
@@ -154,7 +162,10 @@ class Dispatcher:
                 (str(entry.case_id), p["policy"], p["stage"]) not in self._seen.signoffs):
             return [(entry, "no sign-off of this stage precedes the request")]
         message = p["message"]
-        for target in self.recipients.resolve(p["recipient"], p.get("ods_codes") or ()):
+        targets = self.recipients.resolve(p["recipient"], p.get("ods_codes") or ())
+        if not targets:
+            return [(entry, "no_target")]
+        for target in targets:
             delivery = Delivery(Notification(
                 key=p["key"], recipient=p["recipient"], address=target.address,
                 subject=message["subject"], text=message["text"], body=message["body"],

@@ -208,3 +208,39 @@ def test_provider_targets_by_ods_code(tmp_path: Path) -> None:
     asyncio.run(Dispatcher(eng.log, notifiers, recipients).dispatch_pending())
     assert len(list((tmp_path / "rxf-lead").glob("*.json"))) == 1
     assert len(list((tmp_path / "other-trusts").glob("*.json"))) == 1
+
+
+def test_a_role_without_a_target_is_dead_lettered_not_dropped(tmp_path: Path) -> None:
+    recipients = RecipientsConfig(channels={"out": {"type": "outbox", "directory": str(tmp_path)}},
+                                  operator=[{"channel": "out"}])  # no provider target
+    eng, _ = engine()
+    eng.receive(signal("alert"))
+    dispatcher = Dispatcher(eng.log, {"out": OutboxNotifier("out", tmp_path)}, recipients)
+    asyncio.run(dispatcher.dispatch_pending())
+    asyncio.run(dispatcher.dispatch_pending())
+    (dead,) = eng.log.entries(kind="dead_letter")
+    assert (dead.payload["reason"], dead.payload["recipient"]) == ("no_target", "provider")
+
+
+def test_the_service_loop_ticks_and_delivers_until_stopped(tmp_path: Path) -> None:
+    from notifiers.escalation_service import run_escalation
+
+    async def scenario() -> None:
+        eng, clock = engine("2026-12-14 10:00")
+        eng.receive(signal("alarm"))
+        clock.set(at("2027-01-22 09:00"))  # past the response deadline
+        recipients = embedded_recipients(tmp_path)
+        dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)
+        stop = asyncio.Event()
+        service = asyncio.create_task(run_escalation(eng, dispatcher, stop, tick_every=0.05,
+                                                     poll_every=0.02))
+        for _ in range(100):
+            if len(list((tmp_path / "provider").glob("*.json"))) == 2:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await service
+
+    asyncio.run(scenario())
+    names = sorted(p.name for p in (tmp_path / "provider").glob("*.json"))
+    assert [n.rsplit("_", 1)[-1] for n in names] == ["reminder-1.json", "stage.json"]
