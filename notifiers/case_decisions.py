@@ -1,0 +1,325 @@
+"""What the escalation engine decides, as events: the functional core of escalation.
+
+Each decision takes the case book, the input (a signal, a point in time, a person's action)
+and the time, and emits log events through a :class:`Transition`, which applies every event
+to the book as it is emitted so that later steps of the same decision see the state the
+earlier ones made. Nothing here touches the log, a clock or a network; the engine commits a
+transition's events to the log in one batch.
+
+Stage mechanics: entering a stage that needs sign-off parks the case (``awaiting_signoff``)
+and sends nothing; entering a stage sends its template to its recipients and, if it expects
+a response, sets a deadline in working days; a stage that expects nothing completes at
+once and the next stage is entered. When every stage has run the case is ``monitoring``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from notifiers.cases import MAIN_LANE, Case, CaseBook, CaseKey, CaseStatus
+from notifiers.json_ready import finite, json_ready
+from notifiers.log_protocol import LogItem
+from notifiers.messages import NotificationFacts, aggregate, render
+from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
+from notifiers.working_days import add_working_days, working_deadline
+
+ACTIONS = ("acknowledge", "respond", "confirm", "withdraw", "signoff", "note")
+REQUIRED_FIELDS = ("signal_id", "metric", "entity_type", "entity_id", "direction", "level")
+
+
+class CaseActionError(Exception):
+    """A person's action that the case cannot take now (the API answers 409)."""
+
+
+@dataclass(slots=True)
+class Transition:
+    """The events of one decision, applied to the book as they are emitted.
+
+    ``at`` is when the decision is made (the time logged); ``basis``, when given, is the
+    logical time deadlines count from: a timer's due time, so that a late tick (after an
+    outage, or replay ticking only at each signal) keeps the timeline it would have had."""
+
+    book: CaseBook
+    at: datetime
+    fhir: bool = True
+    basis: datetime | None = None
+    events: list[LogItem] = field(default_factory=list)
+
+    @property
+    def timeline(self) -> datetime:
+        return self.basis or self.at
+
+    def emit(self, kind: str, payload: dict[str, Any], case_id: str | None = None,
+             entity_id: str | None = None) -> None:
+        ready = json_ready(payload)
+        self.book.apply(kind, ready, at=self.at, case_id=case_id)
+        self.events.append(LogItem(kind, ready, self.at, case_id, entity_id))
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    """What became of one signal: ``opened``, ``recorded``, ``upgraded``, ``inhibited``,
+    ``duplicate``, ``rejected`` or ``unrouted``; the cases it touched."""
+
+    status: str
+    case_ids: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def _case_id(signal_id: str, lane: str) -> str:
+    """Deterministic, so replaying the same signals into a fresh log gives the same ids."""
+    return "c-" + hashlib.sha256(f"{signal_id}|{lane}".encode()).hexdigest()[:16]
+
+
+def _check(signal: Mapping[str, Any]) -> str | None:
+    missing = [f for f in REQUIRED_FIELDS if not signal.get(f)]
+    if missing:
+        return f"missing field(s): {', '.join(missing)}"
+    if signal["level"] not in ("alert", "alarm"):
+        return f"level must be alert or alarm, not {signal['level']!r}"
+    if signal["direction"] not in ("worse", "better"):
+        return f"direction must be worse or better, not {signal['direction']!r}"
+    return None
+
+
+def receive_signal(t: Transition, rules: Rules, signal: Mapping[str, Any]) -> SignalOutcome:
+    """Route one signal and open, upgrade, record on or inhibit its cases."""
+    reason = _check(signal)
+    signal_id = str(signal.get("signal_id") or "")
+    entity_id = str(signal.get("entity_id")) if signal.get("entity_id") else None
+    if reason:
+        t.emit("signal_rejected", {"signal_id": signal_id or None, "reason": reason},
+               entity_id=entity_id)
+        return SignalOutcome("rejected", reason=reason)
+    if signal_id in t.book.seen_signals:
+        t.emit("signal_duplicate", {"signal_id": signal_id}, entity_id=entity_id)
+        return SignalOutcome("duplicate")
+    routes = rules.route(signal)
+    key = CaseKey(str(signal["metric"]), str(signal["entity_type"]), str(entity_id),
+                  str(signal["direction"]))
+    main = t.book.open_case(key)
+    # The signal belongs in the history of the case it opens, whose id is known already.
+    about = main.case_id if main else (_case_id(signal_id, MAIN_LANE) if routes else None)
+    t.emit("signal_received", {"signal_id": signal_id, "signal": finite(dict(signal))},
+           case_id=about, entity_id=entity_id)
+    t.emit("route_decision", {
+        "signal_id": signal_id, "rules_version": rules.version,
+        "routes": [{"route": r.name, "policy": r.policy,
+                    "lane": MAIN_LANE if i == 0 else _lane(r)} for i, r in enumerate(routes)],
+    }, case_id=about, entity_id=entity_id)
+    if not routes:
+        return SignalOutcome("unrouted", reason="no route matched")
+    if main is not None and main.level == "alarm" and signal["level"] == "alert":
+        t.emit("inhibit", {"signal_id": signal_id, "level": "alert",
+                           "reason": "an alarm case is open for the same chart and entity"},
+               case_id=main.case_id, entity_id=entity_id)
+        return SignalOutcome("inhibited", (main.case_id,), "alarm case open")
+    outcome, main_id = _follow(t, rules, routes[0], key, signal, None)
+    touched = [main_id]
+    for route in routes[1:]:
+        _, companion = _follow(t, rules, route, key._replace(lane=_lane(route)), signal, main_id)
+        touched.append(companion)
+    return SignalOutcome(outcome, tuple(touched))
+
+
+def _lane(route: Route) -> str:
+    return f"also:{route.name or route.policy}"
+
+
+def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
+            signal: Mapping[str, Any], parent: str | None) -> tuple[str, str]:
+    signal_id, level = str(signal["signal_id"]), str(signal["level"])
+    facts = {"signal_id": signal_id, "signal": aggregate(signal)}
+    policy = rules.policies[route.policy]
+    case = t.book.open_case(key)
+    if case is None:
+        case_id = _case_id(signal_id, key.lane)
+        t.emit("case_opened", {
+            "case_id": case_id, "key": key._asdict(), "level": level, "route": route.name,
+            "policy_name": route.policy, "policy": _snapshot(policy),
+            "rules_version": rules.version, "parent_case_id": parent, **facts,
+        }, case_id=case_id, entity_id=key.entity_id)
+        enter_stage(t, t.book.cases[case_id], 0)
+        return "opened", case_id
+    if case.level == "alert" and level == "alarm":
+        unchanged = (route.policy == case.policy_name
+                     and _snapshot(policy) == _snapshot(case.policy))
+        t.emit("case_upgraded", {
+            "from_level": case.level, "level": level, "route": route.name,
+            "policy_name": route.policy, "policy": _snapshot(policy),
+            "rules_version": rules.version, "policy_unchanged": unchanged, **facts,
+        }, case_id=case.case_id, entity_id=key.entity_id)
+        if not unchanged:
+            enter_stage(t, case, 0)
+        return "upgraded", case.case_id
+    t.emit("signal_recorded", {"level": level, **facts}, case_id=case.case_id,
+           entity_id=key.entity_id)
+    return "recorded", case.case_id
+
+
+def _snapshot(policy: Policy) -> dict[str, Any]:
+    return policy.model_dump(mode="json", by_alias=True)
+
+
+def enter_stage(t: Transition, case: Case, index: int) -> None:
+    """Run stage ``index`` of the case's policy (or finish the policy)."""
+    stages = case.policy.stages
+    if index >= len(stages):
+        t.emit("case_monitoring", {"stages_run": len(stages), "since": t.timeline},
+               case_id=case.case_id, entity_id=case.key.entity_id)
+        return
+    stage = stages[index]
+    where = {"policy": case.policy_name, "stage": stage.name, "stage_index": index}
+    if stage.requires_signoff and case.signoff_for(stage) is None:
+        t.emit("stage_awaiting_signoff", where, case_id=case.case_id,
+               entity_id=case.key.entity_id)
+        return
+    t.emit("stage_entered", where, case_id=case.case_id, entity_id=case.key.entity_id)
+    respond_by = None
+    if stage.expects_response:
+        days = stage.respond_within_working_days or 0
+        respond_by = add_working_days(t.timeline, days)
+    for recipient in stage.notify:
+        request(t, case, stage, recipient, stage.template, "stage",
+                expects=stage.response_action if stage.expects_response else None,
+                respond_by=respond_by)
+    if stage.expects_response:
+        _set_deadline(t, case, stage, t.timeline, stage.respond_within_working_days or 0, 0)
+    else:
+        complete_stage(t, case, "sent")
+
+
+def complete_stage(t: Transition, case: Case, outcome: str) -> None:
+    stage = case.stage
+    assert stage is not None
+    t.emit("stage_completed", {"policy": case.policy_name, "stage": stage.name,
+                               "stage_index": case.stage_index, "outcome": outcome},
+           case_id=case.case_id, entity_id=case.key.entity_id)
+    enter_stage(t, case, case.stage_index + 1)
+
+
+def _set_deadline(t: Transition, case: Case, stage: Stage, start: datetime, days: int,
+                  step: int) -> None:
+    t.emit("deadline_set", {
+        "policy": case.policy_name, "stage": stage.name, "stage_index": case.stage_index,
+        "due_at": working_deadline(start, days), "respond_by": add_working_days(start, days),
+        "working_days": days, "step": step,
+    }, case_id=case.case_id, entity_id=case.key.entity_id)
+
+
+def _ods_codes(case: Case) -> list[str]:
+    signal = case.signal
+    codes = [case.key.entity_id] if case.key.entity_type == "provider" else []
+    if signal.get("provider"):
+        codes.append(str(signal["provider"]))
+    codes.extend(signal.get("providers") or [])
+    return list(dict.fromkeys(codes))
+
+
+def request(t: Transition, case: Case, stage: Stage, recipient: str, template: str,
+            purpose: str, *, expects: str | None = None, respond_by: date | None = None,
+            reason: str | None = None, outcome: str | None = None) -> None:
+    """Ask for one notification. The key makes it idempotent: asked once per case, policy,
+    stage, recipient and purpose, whatever happens later."""
+    key = f"{case.case_id}:{case.policy_name}:{stage.name}:{recipient}:{purpose}"
+    if key in case.notifications:
+        return
+    signoff = case.signoff_for(stage)
+    if recipient in REGULATORS and signoff is None:
+        # Rules validation makes this unreachable; the check keeps the promise if it is not.
+        raise AssertionError(f"{key}: a regulator notification without sign-off")
+    facts = NotificationFacts(
+        key=key, case_id=case.case_id, policy=case.policy_name, stage=stage.name,
+        purpose=purpose, recipient=recipient, signal=case.signal, confirmed=case.confirmed,
+        at=t.at, expects=expects, respond_by=respond_by,
+        reminder_number=case.reminders + (purpose.startswith("reminder")),
+        signed_off_by=signoff["by"] if signoff else None, reason=reason, stage_outcome=outcome,
+    )
+    t.emit("notification_requested", {
+        "key": key, "recipient": recipient, "purpose": purpose, "policy": case.policy_name,
+        "stage": stage.name, "template": template, "ods_codes": _ods_codes(case),
+        "signoff": signoff, "message": render(template, facts, fhir=t.fhir),
+    }, case_id=case.case_id, entity_id=case.key.entity_id)
+
+
+def fire_timer(t: Transition, case: Case, due_at: datetime) -> None:
+    """A case's timer expired at ``due_at``: run the next deadline step or resolve it.
+
+    New deadlines count from ``due_at``, not from when the tick ran, so a timeline is the
+    same however coarsely time is ticked (replay ticks only at each signal)."""
+    t.basis = due_at
+    where = {"case_id": case.case_id, "entity_id": case.key.entity_id}
+    if case.status is CaseStatus.MONITORING:
+        t.emit("case_closed", {"reason": "resolved", "due_at": due_at}, **where)
+        return
+    stage, deadline = case.stage, case.deadline
+    assert stage is not None and deadline is not None
+    steps = stage.deadline_steps()
+    base = {"policy": case.policy_name, "stage": stage.name, "stage_index": case.stage_index,
+            "due_at": due_at, "step": deadline.step}
+    if deadline.step >= len(steps):
+        t.emit("deadline_expired", base, **where)
+        return
+    step = steps[deadline.step]
+    t.emit("deadline_fired", {**base, "action": step.action}, **where)
+    if step.action == "reminder":
+        _remind(t, case, stage, step, due_at, deadline.step)
+    elif step.action == "escalate":
+        complete_stage(t, case, "no_response")
+    else:
+        for recipient in step.recipients(stage):
+            request(t, case, stage, recipient, step.template_name() or "non_response",
+                    "non_response")
+        complete_stage(t, case, "non_response_notified")
+
+
+def _remind(t: Transition, case: Case, stage: Stage, step: DeadlineStep, due_at: datetime,
+            index: int) -> None:
+    number = case.reminders + 1
+    days = step.within_working_days or stage.respond_within_working_days or 0
+    respond_by = add_working_days(due_at, days)
+    for recipient in step.recipients(stage):
+        request(t, case, stage, recipient, step.template_name() or "reminder",
+                f"reminder-{number}", expects=stage.response_action, respond_by=respond_by)
+    t.emit("reminder", {"policy": case.policy_name, "stage": stage.name, "number": number},
+           case_id=case.case_id, entity_id=case.key.entity_id)
+    _set_deadline(t, case, stage, due_at, days, index + 1)
+
+
+def take_action(t: Transition, case: Case, action: str, by: str, note: str | None = None,
+                details: Mapping[str, Any] | None = None) -> None:
+    """Record a person's action on a case and what follows from it.
+
+    Raises :class:`CaseActionError` before emitting anything if the case cannot take it."""
+    if action not in ACTIONS:
+        raise CaseActionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if not by:
+        raise CaseActionError("an action needs the name of who took it")
+    if not case.is_open:
+        raise CaseActionError(f"case {case.case_id} is closed ({case.closed_reason})")
+    stage = case.stage
+    awaited = (stage.response_action if stage is not None and stage.expects_response
+               and case.status is CaseStatus.OPEN else None)
+    if action == "confirm" and awaited != "confirm":
+        raise CaseActionError("the case is not awaiting a confirm-or-withdraw decision")
+    if action == "signoff" and case.status is not CaseStatus.AWAITING_SIGNOFF:
+        raise CaseActionError("the case is not awaiting sign-off")
+    t.emit("action", {
+        "action": action, "by": by, "note": note, "details": dict(details or {}),
+        "policy": case.policy_name, "stage": stage.name if stage else None,
+        "stage_index": case.stage_index, "status": case.status.value,
+    }, case_id=case.case_id, entity_id=case.key.entity_id)
+    if action == "signoff":
+        enter_stage(t, case, case.stage_index)
+    elif action == awaited:
+        complete_stage(t, case, action)
+    elif action == "withdraw":
+        if case.told("provider") and stage is not None:
+            request(t, case, stage, "provider", "withdrawn", "withdrawn", reason=note)
+        t.emit("case_closed", {"reason": "withdrawn", "by": by, "note": note},
+               case_id=case.case_id, entity_id=case.key.entity_id)
+

@@ -1,0 +1,147 @@
+"""The case API: read cases, and let people act on them.
+
+Bearer tokens carry one of two roles: an ``operator`` may read and act, an ``auditor`` may
+only read. No or unknown token → 401; an auditor acting → 403; an action the case cannot
+take now → 409 with the reason. Who acted is the token's principal, never a field of the
+request, so the log's record of who did what cannot be claimed by the caller.
+
+    GET  /cases[?status=open|awaiting_signoff|monitoring|closed|active&entity_id=…]
+    GET  /cases/{id}                      the case and its log history
+    POST /cases/{id}/ack|respond|confirm|withdraw|signoff|note   {"note": "...", "details": {…}}
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from notifiers.case_decisions import CaseActionError
+from notifiers.engine import EscalationEngine, UnknownCase
+from notifiers.json_ready import rfc3339
+
+ROLES = ("operator", "auditor")
+ROUTE_ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
+                 "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who holds a token: a name for the log and a role."""
+
+    name: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {self.role!r}")
+
+
+ENGINE = web.AppKey("engine", EscalationEngine)
+TOKENS = web.AppKey("tokens", dict)
+ON_CHANGE = web.AppKey("on_change", object)
+
+
+def _principal(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise web.HTTPUnauthorized(text='{"error": "bearer token required"}',
+                                   content_type="application/json",
+                                   headers={"WWW-Authenticate": "Bearer"})
+    found = None
+    for known, principal in request.app[TOKENS].items():
+        # Compare every token in constant time so timing does not reveal a prefix.
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = principal
+    if found is None:
+        raise web.HTTPUnauthorized(text='{"error": "unknown token"}',
+                                   content_type="application/json",
+                                   headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=web.json_response({"error": message}).text,
+                  content_type="application/json")
+
+
+def _entry(entry: Any) -> dict[str, Any]:
+    return {"seq": entry.seq, "at": rfc3339(entry.at), "kind": entry.kind,
+            "payload": entry.payload, "hash": entry.hash}
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    _principal(request)
+    engine = request.app[ENGINE]
+    engine.refresh()
+    status = request.query.get("status")
+    if status not in (None, "open", "awaiting_signoff", "monitoring", "closed", "active"):
+        raise _error(web.HTTPBadRequest, f"unknown status {status!r}")
+    cases = engine.cases(status=status, entity_id=request.query.get("entity_id"))
+    return web.json_response({"cases": [case.to_dict() for case in cases]})
+
+
+async def show_case(request: web.Request) -> web.Response:
+    _principal(request)
+    engine = request.app[ENGINE]
+    engine.refresh()
+    try:
+        case = engine.case(request.match_info["case_id"])
+    except UnknownCase:
+        raise _error(web.HTTPNotFound, "no such case") from None
+    history = [_entry(e) for e in engine.history(case.case_id)]
+    return web.json_response({"case": case.to_dict(), "history": history})
+
+
+async def act(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    if principal.role != "operator":
+        raise _error(web.HTTPForbidden, "this token may read but not act")
+    action = ROUTE_ACTIONS[request.match_info["action"]]
+    body: dict[str, Any] = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise _error(web.HTTPBadRequest, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise _error(web.HTTPBadRequest, "the body must be a JSON object")
+    note, details = body.get("note"), body.get("details") or {}
+    if (note is not None and not isinstance(note, str)) or not isinstance(details, dict):
+        raise _error(web.HTTPBadRequest, "note must be a string and details an object")
+    engine = request.app[ENGINE]
+    try:
+        entries = engine.act(request.match_info["case_id"], action, by=principal.name,
+                             note=note, details=details)
+    except UnknownCase:
+        raise _error(web.HTTPNotFound, "no such case") from None
+    except CaseActionError as error:
+        raise _error(web.HTTPConflict, str(error)) from None
+    on_change = request.app[ON_CHANGE]
+    if callable(on_change):
+        on_change()
+    case = engine.case(request.match_info["case_id"])
+    return web.json_response({"case": case.to_dict(), "logged": [_entry(e) for e in entries]})
+
+
+def make_app(engine: EscalationEngine, tokens: Mapping[str, Principal | str], *,
+             on_change: Callable[[], None] | None = None) -> web.Application:
+    """The aiohttp application.
+
+    ``tokens`` maps each bearer token to a :class:`Principal` (or just a role, in which
+    case the role is also the name logged). ``on_change`` is called after every accepted
+    action, e.g. to wake the dispatcher for notifications the action requested.
+    """
+    app = web.Application()
+    app[ENGINE] = engine
+    app[TOKENS] = {token: p if isinstance(p, Principal) else Principal(p, p)
+                   for token, p in tokens.items()}
+    app[ON_CHANGE] = on_change
+    app.router.add_get("/cases", list_cases)
+    app.router.add_get("/cases/{case_id}", show_case)
+    app.router.add_post("/cases/{case_id}/{action:" + "|".join(ROUTE_ACTIONS) + "}", act)
+    return app

@@ -1,0 +1,195 @@
+"""What a notification says: a plain-language letter and a machine-readable body.
+
+Both are built only from a signal's aggregate fields (chart statistic, counts, observed and
+expected) and the case; patient-level fields of a signal (``event_id``, ``episode_id``,
+``details``) never reach a message. Templates are ``string.Template`` text files in
+``notifiers/templates/`` whose first line is ``Subject: ...``.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from notifiers.fhir import communication
+
+SCHEMA = "vigil.notification/1"
+AGGREGATE_FIELDS = (
+    "signal_id", "registry", "metric", "monitor", "monitor_kind", "entity_type", "entity_id",
+    "provider", "direction", "level", "statistic", "threshold", "n", "observed", "expected",
+    "occurred_at", "risk_model_version",
+)
+
+
+def aggregate(signal: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a signal a message may use: aggregates only.
+
+    Non-finite numbers become ``None`` (JSON has no NaN); a device signal's
+    ``details.providers`` (ODS codes of providers using the device) is kept as ``providers``.
+
+    >>> aggregate({"metric": "death_30d", "event_id": "e1", "statistic": float("nan"),
+    ...            "details": {"providers": ["RXF"], "patients": [1]}})
+    {'metric': 'death_30d', 'statistic': None, 'providers': ['RXF']}
+    """
+    out: dict[str, Any] = {}
+    for field in AGGREGATE_FIELDS:
+        if field in signal:
+            value = signal[field]
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            out[field] = value
+    details = signal.get("details")
+    if isinstance(details, Mapping) and isinstance(details.get("providers"), list):
+        out["providers"] = [str(code) for code in details["providers"]]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationFacts:
+    """Everything a notification may say about a case at one moment."""
+
+    key: str
+    case_id: str
+    policy: str
+    stage: str
+    purpose: str  # stage | reminder | non_response | withdrawn
+    recipient: str
+    signal: Mapping[str, Any]
+    confirmed: bool
+    at: datetime
+    expects: str | None = None  # the awaited action, if a response is asked for
+    respond_by: date | None = None
+    reminder_number: int = 0
+    signed_off_by: str | None = None
+    reason: str | None = None
+    stage_outcome: str | None = None
+
+
+_ASKED = {
+    "respond": "Please check the data and reply with any data errors or an explanation",
+    "acknowledge": "Please acknowledge this letter and confirm that a local review is under way",
+    "confirm": "Please review the data and the provider's response, then confirm or withdraw "
+               "the alarm",
+}
+
+
+def asked_text(expects: str | None, respond_by: date | None) -> str:
+    """What the recipient is asked to do, and by when.
+
+    >>> print(asked_text("acknowledge", date(2027, 1, 21)))  # doctest: +NORMALIZE_WHITESPACE
+    Please acknowledge this letter and confirm that a local review is under way
+    by Thursday 21 January 2027.
+    >>> asked_text(None, None)
+    'No response is needed.'
+    """
+    if expects is None:
+        return "No response is needed."
+    when = f" by {_day(respond_by)}" if respond_by else ""
+    return f"{_ASKED[expects]}{when}."
+
+
+def _day(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{round(value, digits):g}"
+    return str(value)
+
+
+def _variables(facts: NotificationFacts) -> dict[str, str]:
+    s = facts.signal
+    observed, expected = s.get("observed"), s.get("expected")
+    ratio = (observed / expected if isinstance(observed, int | float)
+             and isinstance(expected, int | float) and expected else None)
+    direction = s.get("direction")
+    entity = f"{s.get('entity_type', 'entity')} {s.get('entity_id', '?')}"
+    status_word = "confirmed" if facts.confirmed else "preliminary"
+    status = ("CONFIRMED after review by the audit." if facts.confirmed else
+              "PRELIMINARY: based on data not yet validated by the provider.")
+    values = {field: _number(s.get(field)) for field in AGGREGATE_FIELDS}
+    values.update(
+        entity=entity, ratio=_number(ratio, 2), status=status, status_word=status_word,
+        direction_text={"worse": "worse than expected",
+                        "better": "better than expected"}.get(direction, "different from expected"),
+        asked=asked_text(facts.expects, facts.respond_by),
+        respond_by=_day(facts.respond_by) if facts.respond_by else "no deadline",
+        case_id=facts.case_id, stage=facts.stage, policy=facts.policy,
+        reminder_number=str(facts.reminder_number),
+        signed_off_by=facts.signed_off_by or "not signed off",
+        reason=facts.reason or "not given",
+        stage_outcome=facts.stage_outcome or "completed",
+    )
+    return values
+
+
+@cache
+def template_names() -> frozenset[str]:
+    """The bundled templates."""
+    folder = resources.files("notifiers") / "templates"
+    return frozenset(p.name.removesuffix(".txt") for p in folder.iterdir()
+                     if p.name.endswith(".txt"))
+
+
+@cache
+def _template(name: str) -> tuple[string.Template, string.Template]:
+    text = (resources.files("notifiers") / "templates" / f"{name}.txt").read_text("utf-8")
+    first, _, rest = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"template {name}: the first line must be 'Subject: ...'")
+    return string.Template(first.removeprefix("Subject: ")), string.Template(rest.strip() + "\n")
+
+
+def body(facts: NotificationFacts) -> dict[str, Any]:
+    """The machine-readable JSON body."""
+    return {
+        "schema": SCHEMA,
+        "key": facts.key,
+        "case_id": facts.case_id,
+        "policy": facts.policy,
+        "stage": facts.stage,
+        "purpose": facts.purpose,
+        "recipient": facts.recipient,
+        "status": "confirmed" if facts.confirmed else "preliminary",
+        "asked": facts.expects,
+        "respond_by": facts.respond_by.isoformat() if facts.respond_by else None,
+        "signed_off_by": facts.signed_off_by,
+        "signal": dict(facts.signal),
+    }
+
+
+def render(template: str, facts: NotificationFacts, *, fhir: bool = True) -> dict[str, Any]:
+    """Subject, text, JSON body and (optionally) a FHIR R4 ``Communication``.
+
+    >>> facts = NotificationFacts(
+    ...     key="c1:p:s:provider:stage", case_id="c1", policy="p", stage="s", purpose="stage",
+    ...     recipient="provider", confirmed=False, at=datetime(2027, 1, 4),
+    ...     signal={"registry": "ncap", "metric": "death_30d", "entity_type": "provider",
+    ...             "entity_id": "RXF", "level": "alert", "direction": "worse",
+    ...             "statistic": 3.61, "threshold": 3.5, "n": 120, "observed": 9,
+    ...             "expected": 4.2})
+    >>> message = render("alert_notice", facts)
+    >>> message["subject"]
+    '[ncap] Alert (preliminary): death_30d for provider RXF'
+    >>> "Observed 9 against 4.2 expected (ratio 2.14)." in message["text"]
+    True
+    """
+    subject, text = _template(template)
+    values = _variables(facts)
+    rendered_text = text.substitute(values)
+    return {
+        "template": template,
+        "subject": subject.substitute(values),
+        "text": rendered_text,
+        "body": body(facts),
+        "fhir": communication(facts, rendered_text) if fhir else None,
+    }

@@ -1,0 +1,320 @@
+"""Escalation rules: which signals go to which policy, and what each policy's stages do.
+
+Routing is data (Alertmanager style): an ordered list of routes, each a set of matchers on
+signal fields naming a policy. The first matching route wins unless it says
+``continue: true``, in which case matching goes on and the later match also applies. A policy
+is a list of stages (who is told, with which template, whether a response is awaited, by when
+in working days, and what happens at the deadline).
+
+A rules file is validated whole before use; a bad file is rejected with the path of every
+error (``rules.yaml: routes[2].match.level[0]: Input should be 'alert' or 'alarm'``) and a
+:class:`RulesHolder` keeps the last good rules running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Recipient = Literal["provider", "cqc", "mhra", "operator", "commissioner"]
+REGULATORS: frozenset[str] = frozenset({"cqc", "mhra"})
+EntityType = Literal["provider", "clinician", "device", "segment", "national"]
+DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response"]
+ResponseAction = Literal["respond", "acknowledge", "confirm"]
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _listed(value: Any) -> Any:
+    """Matchers and recipients may be written as one value or a list of values."""
+    return [value] if isinstance(value, str) else value
+
+
+class Matcher(BaseModel):
+    """Conditions on signal fields, all of which must hold; each accepts one value or a list.
+
+    >>> m = Matcher(entity_type=["provider", "clinician"], level="alarm")
+    >>> m.matches({"entity_type": "clinician", "level": "alarm", "metric": "death_30d"})
+    True
+    >>> m.matches({"entity_type": "device", "level": "alarm"})
+    False
+    """
+
+    model_config = _FROZEN
+    registry: tuple[str, ...] | None = None
+    metric: tuple[str, ...] | None = None
+    monitor: tuple[str, ...] | None = None
+    monitor_kind: tuple[str, ...] | None = None
+    provider: tuple[str, ...] | None = None
+    entity_type: tuple[EntityType, ...] | None = None
+    level: tuple[Literal["alert", "alarm"], ...] | None = None
+    direction: tuple[Literal["worse", "better"], ...] | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _listed(value)
+
+    def conditions(self) -> dict[str, tuple[str, ...]]:
+        """The fields this matcher constrains, in declaration order."""
+        return {k: v for k, v in self if v is not None}
+
+    def matches(self, signal: Mapping[str, Any]) -> bool:
+        return all(
+            signal.get(field) is not None and str(signal.get(field)) in allowed
+            for field, allowed in self.conditions().items()
+        )
+
+
+class Route(BaseModel):
+    """Signals matching ``match`` go to ``policy``."""
+
+    model_config = _FROZEN
+    name: str | None = None
+    match: Matcher = Matcher()
+    policy: str
+    continue_: bool = Field(False, alias="continue")
+
+
+class DeadlineStep(BaseModel):
+    """What happens when a stage's deadline passes with no response.
+
+    ``reminder`` re-sends (``count`` times, each with a fresh deadline of
+    ``within_working_days``, default the stage's own); ``escalate`` moves the case to the next
+    stage; ``notify_cqc_non_response`` tells CQC (and any other ``notify``) that no response
+    came, then moves on. Steps run in order, one per expired deadline.
+    """
+
+    model_config = _FROZEN
+    action: DeadlineAction
+    count: int = Field(1, ge=1)
+    within_working_days: int | None = Field(None, ge=1)
+    notify: tuple[Recipient, ...] | None = None
+    template: str | None = None
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _listed(value)
+
+    def recipients(self, stage: Stage) -> tuple[str, ...]:
+        """Who this step writes to: ``notify`` or, by default, the stage's non-regulators
+        for a reminder and CQC for a non-response notice."""
+        if self.notify is not None:
+            return self.notify
+        if self.action == "reminder":
+            return tuple(r for r in stage.notify if r not in REGULATORS)
+        if self.action == "notify_cqc_non_response":
+            return ("cqc",)
+        return ()
+
+    def template_name(self) -> str | None:
+        if self.template is not None:
+            return self.template
+        return {"reminder": "reminder", "notify_cqc_non_response": "non_response"}.get(self.action)
+
+
+class Stage(BaseModel):
+    """One step of a policy. Entering it sends ``template`` to ``notify``."""
+
+    model_config = _FROZEN
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    notify: tuple[Recipient, ...] = ()
+    template: str
+    expects_response: bool = False
+    response_action: ResponseAction = "respond"
+    respond_within_working_days: int | None = Field(None, ge=1)
+    on_deadline: tuple[DeadlineStep, ...] = ()
+    signoff_required: bool | None = None
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _listed(value)
+
+    def all_recipients(self) -> set[str]:
+        """Everyone this stage may write to, at entry or at a deadline."""
+        found = set(self.notify)
+        for step in self.on_deadline:
+            found.update(step.recipients(self))
+        return found
+
+    @property
+    def requires_signoff(self) -> bool:
+        """Sign-off defaults to required when a regulator is among the recipients."""
+        if self.signoff_required is not None:
+            return self.signoff_required
+        return bool(self.all_recipients() & REGULATORS)
+
+    def deadline_steps(self) -> list[DeadlineStep]:
+        """``on_deadline`` with counts expanded: step ``i`` runs at the ``i``-th expiry."""
+        return [step for step in self.on_deadline for _ in range(step.count)]
+
+
+class Policy(BaseModel):
+    """An escalation policy: stages run in order. Frozen onto a case when it opens."""
+
+    model_config = _FROZEN
+    description: str = ""
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    resolve_after_working_days: int = Field(20, ge=1)
+
+
+class Rules(BaseModel):
+    """A whole rules file."""
+
+    model_config = _FROZEN
+    policies: dict[str, Policy]
+    routes: tuple[Route, ...] = Field(min_length=1)
+
+    def canonical(self) -> bytes:
+        data = self.model_dump(mode="json", by_alias=True)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def version(self) -> str:
+        """sha256 of the canonical content: comments and layout do not change it."""
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+    def route(self, signal: Mapping[str, Any]) -> list[Route]:
+        """Matching routes, the one that owns the case first.
+
+        Matching stops at the first route without ``continue: true``. That route owns the
+        case; routes passed on the way with ``continue: true`` are companions. If every
+        match said ``continue``, the last one owns the case.
+        """
+        matched: list[Route] = []
+        for route in self.routes:
+            if route.match.matches(signal):
+                matched.append(route)
+                if not route.continue_:
+                    break
+        return [matched[-1], *matched[:-1]] if matched else []
+
+
+class RulesError(Exception):
+    """A rules file that cannot be used; ``errors`` holds one ``file: path: message`` each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def _path(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _cross_references(rules: Rules, templates: Iterable[str] | None) -> list[str]:
+    known = set(templates) if templates is not None else None
+    errors = []
+    for i, route in enumerate(rules.routes):
+        if route.policy not in rules.policies:
+            errors.append(f"routes[{i}].policy: unknown policy {route.policy!r}")
+    for name, policy in rules.policies.items():
+        seen: set[str] = set()
+        for j, stage in enumerate(policy.stages):
+            where = f"policies.{name}.stages[{j}]"
+            if stage.name in seen:
+                errors.append(f"{where}.name: duplicate stage name {stage.name!r}")
+            seen.add(stage.name)
+            if stage.expects_response and stage.respond_within_working_days is None:
+                errors.append(f"{where}.respond_within_working_days: required when "
+                              "expects_response is true")
+            if stage.on_deadline and not stage.expects_response:
+                errors.append(f"{where}.on_deadline: only a stage that expects a response "
+                              "has a deadline")
+            if stage.signoff_required is False and stage.all_recipients() & REGULATORS:
+                errors.append(f"{where}.signoff_required: a stage that writes to cqc or mhra "
+                              "must require sign-off")
+            names = [(f"{where}.template", stage.template)] + [
+                (f"{where}.on_deadline[{k}].template", step.template_name())
+                for k, step in enumerate(stage.on_deadline)
+            ]
+            for at, template in names:
+                if known is not None and template is not None and template not in known:
+                    errors.append(f"{at}: unknown template {template!r}")
+    return errors
+
+
+def parse_rules(data: Any, source: str = "<rules>",
+                templates: Iterable[str] | None = None) -> Rules:
+    """Validate parsed YAML into :class:`Rules`, or raise :class:`RulesError` listing every
+    problem with its path. ``templates`` (the known template names) enables that check."""
+    if not isinstance(data, Mapping):
+        raise RulesError([f"{source}: the file must be a mapping with policies and routes"])
+    try:
+        rules = Rules.model_validate(data)
+    except ValidationError as error:
+        raise RulesError([f"{source}: {_path(e['loc'])}: {e['msg']}"
+                          for e in error.errors()]) from None
+    errors = _cross_references(rules, templates)
+    if errors:
+        raise RulesError([f"{source}: {e}" for e in errors])
+    return rules
+
+
+def load_rules(path: str | Path, templates: Iterable[str] | None = None) -> Rules:
+    """Read and validate a rules YAML file (template names checked against the bundled
+    templates unless ``templates`` is given)."""
+    path = Path(path)
+    if templates is None:
+        from notifiers.messages import template_names
+
+        templates = template_names()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RulesError([f"{path}: cannot read: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise RulesError([f"{path.name}{where}: not valid YAML: "
+                          f"{getattr(error, 'problem', None) or error}"]) from None
+    return parse_rules(data, path.name, templates)
+
+
+def default_rules_path() -> Path:
+    """The bundled rules: HQIP staged process for provider alarms and the other models."""
+    return Path(str(resources.files("notifiers") / "default_rules.yaml"))
+
+
+class RulesHolder:
+    """The rules in force. A reload that fails keeps the last good rules.
+
+    >>> holder = RulesHolder(default_rules_path())
+    >>> len(holder.version)
+    64
+    """
+
+    def __init__(self, path: str | Path | None = None, rules: Rules | None = None) -> None:
+        if (path is None) == (rules is None):
+            raise ValueError("give a rules path or a Rules object")
+        self.path = Path(path) if path is not None else None
+        self.rules: Rules = rules if rules is not None else load_rules(self.path)  # type: ignore[arg-type]
+        self.last_error: RulesError | None = None
+
+    @property
+    def version(self) -> str:
+        return self.rules.version
+
+    def reload(self) -> RulesError | None:
+        """Read the file again; on error keep the running rules and return the error."""
+        if self.path is None:
+            return None
+        try:
+            self.rules = load_rules(self.path)
+        except RulesError as error:
+            self.last_error = error
+            return error
+        self.last_error = None
+        return None
