@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from signals.calibration import h_for_arl0, h_for_false_signal_probability
-from signals.markov_arl import markov_arl
+from signals.calibration import h_for_arl0, h_for_false_signal_probability, poisson_h_for_arl0
+from signals.markov_arl import markov_arl, poisson_markov_arl
 from signals.risk_mix import beta_parsonnet_mix, logistic_risks
 from signals.simulated_arl import simulated_arl
 
@@ -53,6 +53,14 @@ def main() -> None:
     timed(
         "Markov ARL, grid 2000, Beta mix, h=4.5, R=2",
         lambda: round(markov_arl(4.5, 2.0, *beta, grid=2000), 3),
+    )
+    timed(
+        "Poisson ARL, grid 1000, exposure first, 2 exposures, h=3",
+        lambda: round(poisson_markov_arl(3.0, 2.0, 0.01, [30.0, 50.0], exposure_first=True), 3),
+    )
+    timed(
+        "poisson_h_for_arl0(120), exposure first, 2 exposures",
+        lambda: round(poisson_h_for_arl0(120, 2.0, 0.01, [30.0, 50.0], exposure_first=True), 5),
     )
     risks = phase_one_risks()
     if risks is None:

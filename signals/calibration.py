@@ -21,7 +21,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    Increments,
+    bernoulli_increments,
+    largest_rise,
+    poisson_chart_increments,
+)
 from signals.false_signal import maximum_distribution, signal_probability_of_increments
 from signals.markov_arl import arl_of_increments
 
@@ -31,7 +36,7 @@ Method = Literal["markov", "exact"]
 _XTOL = 1e-7
 
 
-def limit_for_arl0(increments: CusumIncrements, target_arl0: float, grid: int = 1000) -> float:
+def limit_for_arl0(increments: Increments, target_arl0: float, grid: int = 1000) -> float:
     """The limit ``h`` whose in-control ARL (Markov chain) equals ``target_arl0``.
 
     Examples
@@ -43,19 +48,19 @@ def limit_for_arl0(increments: CusumIncrements, target_arl0: float, grid: int = 
     """
     if not (target_arl0 > 1 and math.isfinite(target_arl0)):
         raise ValueError("target_arl0 must be finite and greater than 1")
-    if increments.values[-1] <= 0:
+    if largest_rise(increments) <= 0:
         raise ValueError("no score is positive: the chart can never signal")
     log_target = math.log(target_arl0)
 
     def excess(h: float) -> float:
         return math.log(arl_of_increments(increments, h, grid)) - log_target
 
-    low, high = _bracket(excess, scale=float(increments.values[-1]))
+    low, high = _bracket(excess, scale=largest_rise(increments))
     return float(optimize.brentq(excess, low, high, xtol=_XTOL))
 
 
 def limit_for_false_signal_probability(
-    increments: CusumIncrements,
+    increments: Increments,
     alpha: float,
     horizon: int,
     method: Method = "markov",
@@ -77,7 +82,7 @@ def limit_for_false_signal_probability(
     """
     if not 0 < alpha < 1:
         raise ValueError("alpha must lie strictly between 0 and 1")
-    if increments.values[-1] <= 0:
+    if largest_rise(increments) <= 0:
         raise ValueError("no score is positive: the chart can never signal")
     if method == "exact":
         levels, reach = maximum_distribution(increments, horizon)
@@ -88,7 +93,7 @@ def limit_for_false_signal_probability(
     def excess(h: float) -> float:
         return alpha - signal_probability_of_increments(increments, h, horizon, grid)
 
-    low, high = _bracket(excess, scale=float(increments.values[-1]))
+    low, high = _bracket(excess, scale=largest_rise(increments))
     return float(optimize.brentq(excess, low, high, xtol=_XTOL))
 
 
@@ -176,10 +181,13 @@ def poisson_h_for_arl0(
     exposure: ArrayLike = 1.0,
     weights: ArrayLike | None = None,
     grid: int = 1000,
+    *,
+    exposure_first: bool = False,
 ) -> float:
     """The limit ``h`` of a Poisson CUSUM with in-control ARL ``target_arl0`` steps.
 
-    See ``signals.markov_arl.poisson_markov_arl`` for the chart and its parameters.
+    See ``signals.markov_arl.poisson_markov_arl`` for the chart and its parameters
+    (``exposure_first=True`` for Vigil's ``PoissonCusum``).
 
     Examples
     --------
@@ -189,7 +197,9 @@ def poisson_h_for_arl0(
     >>> round(poisson_h_for_arl0(120, 2.0, 0.01, exposure=40.0), 3)
     2.343
     """
-    increments = poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
     return limit_for_arl0(increments, target_arl0, grid)
 
 
@@ -202,6 +212,8 @@ def poisson_h_for_false_signal_probability(
     weights: ArrayLike | None = None,
     method: Method = "markov",
     grid: int = 1000,
+    *,
+    exposure_first: bool = False,
 ) -> float:
     """The limit ``h`` of a Poisson CUSUM that falsely signals within ``horizon`` steps with
     probability ``alpha``.
@@ -215,7 +227,9 @@ def poisson_h_for_false_signal_probability(
     >>> round(poisson_h_for_false_signal_probability(0.05, 60, 2.0, 0.01, exposure=40.0), 3)
     4.214
     """
-    increments = poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
     return limit_for_false_signal_probability(increments, alpha, horizon, method, grid)
 
 

@@ -4,6 +4,10 @@ A CUSUM ``S = max(0, S + W)`` with independent, identically distributed scores i
 process whose run length depends only on the distribution of ``W``. The charts Vigil runs
 have discrete scores, so a distribution is a finite set of values with probabilities; the
 ARL, false-signal and simulation code works on this one representation.
+
+A chart may also apply one observation's score in phases, clipping at 0 and checking the
+limit after each (Vigil's ``PoissonCusum`` adds an interval's exposure before its events).
+``PhasedIncrements`` holds such steps: one row of phase scores per outcome.
 """
 
 from __future__ import annotations
@@ -47,8 +51,65 @@ class CusumIncrements:
         return cls(distinct, merged / merged.sum())
 
     def mean(self) -> float:
-        """The expected score; a CUSUM needs it negative to have a finite in-control ARL."""
+        """The expected score per step."""
         return float(self.values @ self.probabilities)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PhasedIncrements:
+    """Steps applied in phases: row ``i`` of ``values`` holds one outcome's phase scores.
+
+    Within a step the statistic moves by each phase score in turn, ``S = max(0, S + v)``,
+    and the limit is checked after every phase. Rows are distinct; probabilities sum to 1.
+
+    >>> inc = PhasedIncrements.of([[-0.2, 0.0], [-0.2, 0.7], [-0.2, 0.0]], [0.4, 0.2, 0.4])
+    >>> inc.values.tolist(), inc.probabilities.tolist(), round(inc.mean(), 2)
+    ([[-0.2, 0.0], [-0.2, 0.7]], [0.8, 0.2], -0.06)
+    """
+
+    values: np.ndarray
+    probabilities: np.ndarray
+
+    @classmethod
+    def of(cls, values: ArrayLike, probabilities: ArrayLike) -> PhasedIncrements:
+        """Merge equal rows, drop impossible ones and normalise the probabilities."""
+        v = np.asarray(values, dtype=float)
+        q = np.asarray(probabilities, dtype=float).ravel()
+        if v.ndim != 2 or v.shape[0] != q.size or q.size == 0:
+            raise ValueError("need a row of phase scores per probability, and at least one row")
+        if not (np.isfinite(v).all() and np.isfinite(q).all()) or np.any(q < 0):
+            raise ValueError("score values and probabilities must be finite, probabilities ≥ 0")
+        keep = q > 0
+        distinct, inverse = np.unique(v[keep], axis=0, return_inverse=True)
+        merged = np.bincount(inverse.ravel(), weights=q[keep], minlength=distinct.shape[0])
+        return cls(distinct, merged / merged.sum())
+
+    def mean(self) -> float:
+        """The expected total score per step."""
+        return float(self.values.sum(axis=1) @ self.probabilities)
+
+
+Increments = CusumIncrements | PhasedIncrements
+
+
+def phase_values(increments: Increments) -> np.ndarray:
+    """The scores as an ``(outcomes, phases)`` array; a plain distribution has one phase.
+
+    >>> phase_values(CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])).tolist()
+    [[-1.0], [1.0]]
+    """
+    if isinstance(increments, PhasedIncrements):
+        return increments.values
+    return increments.values[:, None]
+
+
+def largest_rise(increments: Increments) -> float:
+    """The largest single move up the statistic can make (≤ 0: it can never signal).
+
+    >>> largest_rise(CusumIncrements.of([-1.0, 0.5], [0.5, 0.5]))
+    0.5
+    """
+    return float(np.max(phase_values(increments)))
 
 
 def bernoulli_increments(
@@ -118,6 +179,70 @@ def poisson_increments(
     >>> round(inc.mean(), 5)  # λ0·E·(ln r − (r − 1)) = 0.5·(ln 2 − 1)
     -0.15343
     """
+    values, probabilities = [], []
+    for weight, mean_count, counts, pmf in _poisson_components(
+        rate_ratio, benchmark_rate, exposure, weights, tail
+    ):
+        values.append(counts * np.log(rate_ratio) - (rate_ratio - 1.0) * mean_count)
+        probabilities.append(weight * pmf)
+    return CusumIncrements.of(np.concatenate(values), np.concatenate(probabilities))
+
+
+def poisson_exposure_first_increments(
+    rate_ratio: float,
+    benchmark_rate: float,
+    exposure: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    *,
+    tail: float = 1e-15,
+) -> PhasedIncrements:
+    """Poisson CUSUM scores applied exposure first, then events (Vigil's ``PoissonCusum``).
+
+    Each step is two phases: ``−(r − 1)·λ0·E``, clipped at 0 and checked, then ``X·ln r``.
+    For ``r > 1`` an event after a quiet spell then counts in full, so false signals come
+    sooner than with the one-phase ``poisson_increments``. Parameters as there.
+
+    Examples
+    --------
+    >>> inc = poisson_exposure_first_increments(2.0, benchmark_rate=0.5)
+    >>> inc.values[:2].round(4).tolist(), inc.probabilities[:2].round(4).tolist()
+    ([[-0.5, 0.0], [-0.5, 0.6931]], [0.6065, 0.3033])
+    """
+    rows, probabilities = [], []
+    for weight, mean_count, counts, pmf in _poisson_components(
+        rate_ratio, benchmark_rate, exposure, weights, tail
+    ):
+        drift = np.full(counts.size, -(rate_ratio - 1.0) * mean_count)
+        rows.append(np.column_stack([drift, counts * np.log(rate_ratio)]))
+        probabilities.append(weight * pmf)
+    return PhasedIncrements.of(np.concatenate(rows), np.concatenate(probabilities))
+
+
+def poisson_chart_increments(
+    rate_ratio: float,
+    benchmark_rate: float,
+    exposure: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    exposure_first: bool = False,
+) -> Increments:
+    """The Poisson CUSUM's steps: one phase (``W`` per interval) or exposure first.
+
+    >>> type(poisson_chart_increments(2.0, 0.5, exposure_first=True)).__name__
+    'PhasedIncrements'
+    """
+    if exposure_first:
+        return poisson_exposure_first_increments(rate_ratio, benchmark_rate, exposure, weights)
+    return poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+
+
+def _poisson_components(
+    rate_ratio: float,
+    benchmark_rate: float,
+    exposure: ArrayLike,
+    weights: ArrayLike | None,
+    tail: float,
+) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """Per exposure: its weight, expected count, the counts kept and their probabilities."""
     if not rate_ratio > 0 or rate_ratio == 1 or not np.isfinite(rate_ratio):
         raise ValueError("rate_ratio must be positive, finite and not 1")
     if not benchmark_rate > 0 or not np.isfinite(benchmark_rate):
@@ -128,12 +253,10 @@ def poisson_increments(
     w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=float).ravel()
     if w.shape != e.shape or np.any(w < 0) or w.sum() <= 0:
         raise ValueError("weights must be non-negative, not all zero, one per exposure")
-    w = w / w.sum()
-    values, probabilities = [], []
-    for mean_count, weight in zip(benchmark_rate * e, w, strict=True):
+    components = []
+    for mean_count, weight in zip(benchmark_rate * e, w / w.sum(), strict=True):
         counts = np.arange(int(stats.poisson.isf(tail, mean_count)) + 2)
         pmf = stats.poisson.pmf(counts, mean_count)
-        pmf[-1] += stats.poisson.sf(counts[-1], mean_count)
-        values.append(counts * np.log(rate_ratio) - (rate_ratio - 1.0) * mean_count)
-        probabilities.append(weight * pmf)
-    return CusumIncrements.of(np.concatenate(values), np.concatenate(probabilities))
+        pmf[-1] += stats.poisson.sf(counts[-1], mean_count)  # lump the far tail
+        components.append((float(weight), float(mean_count), counts, pmf))
+    return components

@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import sparse
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    Increments,
+    bernoulli_increments,
+    phase_values,
+    poisson_chart_increments,
+)
 from signals.markov_arl import transition_matrix
 
 # Values closer than this are the same CUSUM value (sums of scores in a different order).
@@ -25,7 +31,7 @@ _TOLERANCE = 1e-9
 
 
 def signal_probability_of_increments(
-    increments: CusumIncrements, h: float, horizon: int, grid: int = 1000
+    increments: Increments, h: float, horizon: int, grid: int = 1000
 ) -> float:
     """``P(S_n ≥ h for some n ≤ horizon)`` from ``S_0 = 0``, by Markov chain.
 
@@ -34,6 +40,7 @@ def signal_probability_of_increments(
     Scores −1 or +1 with equal probability and ``h = 2.5`` (so the grid of 3 states is
     exact): the chart signals within three steps only by going up three times.
 
+    >>> from signals.cusum_increments import CusumIncrements
     >>> inc = CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])
     >>> round(signal_probability_of_increments(inc, 2.5, horizon=3, grid=3), 6)
     0.125
@@ -44,8 +51,10 @@ def signal_probability_of_increments(
     state = np.zeros(grid)
     state[0] = 1.0
     if horizon <= 4 * grid:
+        # Scores reach only a band of states, so stepping with a sparse matrix is cheaper.
+        forward = sparse.csr_array(q.T)
         for _ in range(int(horizon)):
-            state = state @ q
+            state = forward @ state
     else:
         # Many steps: square the matrix instead (log2(horizon) products).
         remaining, power = int(horizon), q
@@ -87,6 +96,8 @@ def poisson_false_signal_probability(
     exposure: ArrayLike = 1.0,
     weights: ArrayLike | None = None,
     grid: int = 1000,
+    *,
+    exposure_first: bool = False,
 ) -> float:
     """Probability that an in-control Poisson CUSUM signals within ``horizon`` steps.
 
@@ -99,12 +110,14 @@ def poisson_false_signal_probability(
     >>> round(poisson_false_signal_probability(3.0, 60, 2.0, 0.01, exposure=40.0), 3)
     0.192
     """
-    increments = poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
     return signal_probability_of_increments(increments, h, horizon, grid)
 
 
 def maximum_distribution(
-    increments: CusumIncrements, horizon: int, max_states: int = 2_000_000
+    increments: Increments, horizon: int, max_states: int = 2_000_000
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every value the CUSUM can reach within ``horizon`` steps, and the chance of reaching it.
 
@@ -115,6 +128,7 @@ def maximum_distribution(
 
     Examples
     --------
+    >>> from signals.cusum_increments import CusumIncrements
     >>> inc = CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])
     >>> levels, reach = maximum_distribution(inc, horizon=3)
     >>> levels.tolist(), reach.tolist()
@@ -122,18 +136,23 @@ def maximum_distribution(
     """
     if horizon < 1 or int(horizon) != horizon:
         raise ValueError("horizon must be a positive integer")
+    phases = phase_values(increments)
     statistic, maximum, probability = np.zeros(1), np.zeros(1), np.ones(1)
     seen = [np.zeros(1)]
     for _ in range(int(horizon)):
-        statistic = np.maximum(0.0, statistic[:, None] + increments.values).ravel()
-        maximum = np.maximum(maximum[:, None], statistic.reshape(maximum.size, -1)).ravel()
+        # Every path so far × every outcome of this step, phase by phase.
+        moved = np.broadcast_to(statistic[:, None], (statistic.size, phases.shape[0]))
+        highest = np.broadcast_to(maximum[:, None], moved.shape)
+        for phase in phases.T:
+            moved = np.maximum(0.0, moved + phase)
+            highest = np.maximum(highest, moved)
+            seen.append(np.unique(np.round(moved, 9)))
         probability = (probability[:, None] * increments.probabilities).ravel()
-        statistic, maximum, probability = _merge(statistic, maximum, probability)
+        statistic, maximum, probability = _merge(moved.ravel(), highest.ravel(), probability)
         if statistic.size > max_states:
             raise ValueError(
                 f"more than {max_states} reachable states: use the Markov chain for this horizon"
             )
-        seen.append(statistic)
     levels = np.unique(np.round(np.concatenate(seen), 9))
     levels = levels[levels > 0]
     order = np.argsort(maximum)

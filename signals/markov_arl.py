@@ -2,19 +2,25 @@
 
 Brook & Evans (1972), as applied to the risk-adjusted CUSUM by Steiner et al. (2000): the
 statistic ``S ∈ [0, h)`` is discretised onto ``grid`` states ``k·w``, ``k = 0 … grid − 1``,
-with ``w = h / (grid − ½)`` so that each state stands for the cell ``[(k − ½)w, (k + ½)w)``
-and the cells tile ``[0, h)`` exactly (state 0 covers ``[0, w/2)``). One step moves a state by
-``W/w`` cells. Because ``W`` is discrete, rounding each jump to the nearest state (Steiner's
-"simple" rounding) makes the ARL jump erratically with ``h``; the default "paired" rounding
-of Knoth, Wittenberg & Gan (2019) splits each jump's probability between the two states
-around it so that the mean jump is preserved, which converges much faster and makes the ARL
-continuous in ``h`` (so root finders can calibrate ``h``). Jumps that land at or beyond the
-last cell signal; jumps below 0 reset to state 0. With ``Q`` the transition matrix among the
-non-signalling states, the ARLs from every state solve ``(I − Q)·ARL = 1``; the chart starts
-at ``S = 0``.
+with ``w = h / (grid − ½)``, so that state ``k`` stands for the cell ``[(k − ½)w, (k + ½)w)``
+and the cells tile ``[0, h)`` exactly (state 0 covers ``[0, w/2)``). A score ``W`` moves a
+state by ``W/w`` cells; moves below 0 reset to state 0 and moves to the last cell's upper
+edge or beyond signal. With ``Q`` the transition matrix among the non-signalling states the
+ARLs from every state solve ``(I − Q)·ARL = 1``; the chart starts at ``S = 0``.
 
-The transition matrix is Toeplitz apart from its first column (the reset), so it is built
-from one histogram of the scores on the grid, never by looping over patients and states.
+Rounding. ``W`` is discrete, and rounding each move to the nearest state (Steiner's "simple"
+rounding) makes the ARL jump erratically with ``h``. The default "paired" rounding of Knoth,
+Wittenberg & Gan (2019) splits each move's probability between the two states around it so
+that the mean move is kept: it converges much faster and makes the ARL continuous in ``h``,
+so root finders can calibrate ``h``. When the scores sit on a lattice (one risk, or one
+exposure) the exact ARL is itself a step function of ``h``, jumping at the values the chart
+can reach; the chain blurs each jump over one grid cell, so near such a value the answer is
+only as good as the grid (check it with a finer one).
+
+Cost. The transition matrix is Toeplitz apart from its first column (the reset), so it is
+built from one histogram of the scores on the grid, never by looping over patients and
+states, and solved densely. Steps applied in phases (``PhasedIncrements``) are rounded to the
+grid after every phase; their matrix is scattered together from every (outcome, state) pair.
 """
 
 from __future__ import annotations
@@ -26,13 +32,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import linalg
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    Increments,
+    PhasedIncrements,
+    bernoulli_increments,
+    largest_rise,
+    poisson_chart_increments,
+)
 
 Rounding = Literal["paired", "nearest"]
 
 
 def transition_matrix(
-    increments: CusumIncrements, h: float, grid: int = 1000, rounding: Rounding = "paired"
+    increments: Increments, h: float, grid: int = 1000, rounding: Rounding = "paired"
 ) -> np.ndarray:
     """The ``grid × grid`` transition matrix among the chart's non-signalling states.
 
@@ -54,12 +66,17 @@ def transition_matrix(
     --------
     Scores −1 or +1 with equal probability and ``h = 2.5`` on a 3-state grid (``w = 1``):
 
+    >>> from signals.cusum_increments import CusumIncrements
     >>> inc = CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])
     >>> transition_matrix(inc, 2.5, grid=3).tolist()
     [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.0]]
     """
     _check_limit(h, grid)
+    if rounding not in ("paired", "nearest"):
+        raise ValueError(f"unknown rounding {rounding!r}: use 'paired' or 'nearest'")
     step = h / (grid - 0.5)
+    if isinstance(increments, PhasedIncrements):
+        return _phased_matrix(increments.values / step, increments.probabilities, grid, rounding)
     cells = increments.values / step
     if rounding == "paired":
         below = np.floor(cells)
@@ -68,11 +85,9 @@ def transition_matrix(
         mass = np.concatenate(
             [increments.probabilities * (1 - upper_share), increments.probabilities * upper_share]
         )
-    elif rounding == "nearest":
+    else:
         offsets = np.floor(cells + 0.5)
         mass = increments.probabilities
-    else:
-        raise ValueError(f"unknown rounding {rounding!r}: use 'paired' or 'nearest'")
     # Offsets beyond ±grid act alike from every state (certain reset or certain signal).
     index = np.clip(offsets, -grid, grid).astype(np.intp) + grid
     pmf = np.bincount(index, weights=mass, minlength=2 * grid + 1)
@@ -83,7 +98,7 @@ def transition_matrix(
 
 
 def arl_of_increments(
-    increments: CusumIncrements, h: float, grid: int = 1000, rounding: Rounding = "paired"
+    increments: Increments, h: float, grid: int = 1000, rounding: Rounding = "paired"
 ) -> float:
     """The in-control ARL, from ``S = 0``, of a CUSUM with the given score distribution.
 
@@ -99,7 +114,7 @@ def arl_of_increments(
     113
     """
     _check_limit(h, grid)
-    if increments.values[-1] <= 0:
+    if largest_rise(increments) <= 0:
         return math.inf
     system = -transition_matrix(increments, h, grid, rounding)
     system[np.diag_indices(grid)] += 1.0
@@ -159,11 +174,15 @@ def poisson_markov_arl(
     exposure: ArrayLike = 1.0,
     weights: ArrayLike | None = None,
     grid: int = 1000,
+    *,
+    exposure_first: bool = False,
 ) -> float:
     """In-control ARL (in steps) of the Poisson CUSUM by Markov chain.
 
     ``W = X·ln r − (r − 1)·λ0·E`` per step with ``X ~ Poisson(λ0·E)``; ``exposure`` is the
     exposure ``E`` per step, or a mix of exposures (each equally likely unless weighted).
+    With ``exposure_first`` each step applies the exposure term, clipped at 0 and checked,
+    before the events, as Vigil's ``PoissonCusum.update`` does.
 
     Parameters
     ----------
@@ -177,6 +196,8 @@ def poisson_markov_arl(
         The exposure per step, or a mix of exposures and their weights.
     grid
         The number of Markov states.
+    exposure_first
+        Apply each step's exposure before its events (two phases) rather than as one ``W``.
 
     Examples
     --------
@@ -185,9 +206,45 @@ def poisson_markov_arl(
 
     >>> round(poisson_markov_arl(3.0, 2.0, benchmark_rate=0.01, exposure=40.0))
     257
+
+    Exposure first, a revision after a quiet month counts in full, so false signals come
+    sooner:
+
+    >>> round(poisson_markov_arl(3.0, 2.0, 0.01, exposure=40.0, exposure_first=True))
+    164
     """
-    increments = poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
     return arl_of_increments(increments, h, grid)
+
+
+def _phased_matrix(
+    cells: np.ndarray, probabilities: np.ndarray, grid: int, rounding: Rounding
+) -> np.ndarray:
+    """Scatter every (outcome, state) pair's phase-by-phase moves into the matrix.
+
+    ``cells`` holds each outcome's phase scores in grid cells. After each phase the position
+    is rounded to the grid (paired: split in two), moves below 0 reset to state 0 and moves
+    to the last cell or beyond signal, so their mass leaves the matrix.
+    """
+    outcomes = cells.shape[0]
+    position = np.broadcast_to(np.arange(grid, dtype=float)[None, :, None], (outcomes, grid, 1))
+    mass = np.broadcast_to(probabilities[:, None, None], (outcomes, grid, 1))
+    for phase in cells.T:
+        target = position + phase[:, None, None]
+        if rounding == "paired":
+            below = np.floor(target)
+            upper_share = target - below
+            position = np.concatenate([below, below + 1], axis=2)
+            mass = np.concatenate([mass * (1 - upper_share), mass * upper_share], axis=2)
+        else:
+            position = np.floor(target + 0.5)
+        mass = np.where(position >= grid, 0.0, mass)
+        position = np.clip(position, 0, grid - 1)
+    origin = np.broadcast_to(np.arange(grid)[None, :, None], position.shape)
+    flat = (origin * grid + position.astype(np.intp)).ravel()
+    return np.bincount(flat, weights=mass.ravel(), minlength=grid * grid).reshape(grid, grid)
 
 
 def _check_limit(h: float, grid: int) -> None:

@@ -3,8 +3,8 @@
 The check on the Markov chain: many independent charts run side by side. Each block of
 steps draws every active chart's scores at once (Walker's alias method, exact for a discrete
 distribution) and advances the charts with the closed form of the CUSUM recursion,
-``S_n = C_n − min(−S_0, min_{k≤n} C_k)`` where ``C`` is the running sum of the scores, so
-no Python loop runs per step.
+``S_n = C_n − min(0, min_{k≤n} C_k)`` where ``C`` is the running sum of the scores started
+at ``S_0``, so no Python loop runs per step. Phased steps run as consecutive sub-steps.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    Increments,
+    bernoulli_increments,
+    phase_values,
+    poisson_chart_increments,
+)
 
-# Scores held in memory per block (runs × steps), about 16 MB of float64.
+# Cells per block of (sub-steps × active runs): four work arrays of this size, about 50 MB.
 _BLOCK_CELLS = 1 << 21
 
 
@@ -36,7 +41,7 @@ class ArlEstimate:
 
 
 def simulate_run_lengths(
-    increments: CusumIncrements,
+    increments: Increments,
     h: float,
     runs: int,
     seed: int | np.random.Generator | None = None,
@@ -51,6 +56,7 @@ def simulate_run_lengths(
     Scores −1 or +1 with equal probability and ``h = 1``: the first ``+1`` signals, so the
     run length is geometric with mean 2.
 
+    >>> from signals.cusum_increments import CusumIncrements
     >>> inc = CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])
     >>> lengths = simulate_run_lengths(inc, 1.0, runs=10_000, seed=1)
     >>> round(float(lengths.mean()), 2), int(lengths.min())
@@ -61,18 +67,23 @@ def simulate_run_lengths(
     if runs < 1 or max_steps < 1:
         raise ValueError("runs and max_steps must be at least 1")
     rng = np.random.default_rng(seed)
-    sampler = _AliasSampler(increments)
-    block = _Block(min(_BLOCK_CELLS, runs * max_steps))
+    phases = phase_values(increments)
+    width = phases.shape[1]  # sub-steps per step
+    sampler = _AliasSampler(increments.probabilities)
+    block = _Block(min(_BLOCK_CELLS, runs * max_steps * width))
     lengths = np.full(runs, max_steps + 1, dtype=np.int64)
     active = np.arange(runs)
     start = np.zeros(runs)
     done = 0
     while active.size and done < max_steps:
-        steps = min(max_steps - done, max(1, block.cells // active.size))
-        scores, floor, column, crossed = block.views(steps, active.size)
-        sampler.fill(rng, scores, floor, column, crossed)
-        # Steps run along axis 0, so the running sums add contiguous rows. Starting the sums
-        # at S_0 turns the recursion into S_n = C_n − min(0, min_{k≤n} C_k).
+        steps = min(max_steps - done, max(1, block.cells // (active.size * width)))
+        scores, floor, outcome, crossed = block.views(steps * width, active.size)
+        sampler.draw(rng, outcome[:steps], floor[:steps], scores[:steps], crossed[:steps])
+        by_phase = scores.reshape(steps, width, active.size)
+        for j in range(width):
+            np.take(phases[:, j], outcome[:steps], out=by_phase[:, j, :])
+        # Sub-steps run along axis 0, so the running sums add contiguous rows. Starting the
+        # sums at S_0 turns the recursion into S_n = C_n − min(0, min_{k≤n} C_k).
         scores[0] += start
         sums = np.cumsum(scores, axis=0, out=scores)
         np.minimum.accumulate(sums, axis=0, out=floor)
@@ -80,7 +91,8 @@ def simulate_run_lengths(
         statistic = np.subtract(sums, floor, out=floor)
         np.greater_equal(statistic, h, out=crossed)
         signalled = crossed.any(axis=0)
-        lengths[active[signalled]] = done + crossed[:, signalled].argmax(axis=0) + 1
+        first = crossed[:, signalled].argmax(axis=0)
+        lengths[active[signalled]] = done + first // width + 1
         start = statistic[-1, ~signalled]
         active = active[~signalled]
         done += steps
@@ -152,11 +164,14 @@ def poisson_simulated_arl(
     runs: int = 10_000,
     seed: int | np.random.Generator | None = None,
     max_steps: int = 1_000_000,
+    *,
+    exposure_first: bool = False,
 ) -> ArlEstimate:
     """In-control ARL (in steps) of the Poisson CUSUM by simulation.
 
-    See ``signals.markov_arl.poisson_markov_arl`` for the chart and its parameters, and
-    ``simulated_arl`` for ``runs``, ``seed`` and ``max_steps``.
+    See ``signals.markov_arl.poisson_markov_arl`` for the chart and its parameters
+    (including ``exposure_first``), and ``simulated_arl`` for ``runs``, ``seed`` and
+    ``max_steps``.
 
     Examples
     --------
@@ -164,16 +179,18 @@ def poisson_simulated_arl(
     >>> round(est.arl), round(est.standard_error, 1)
     (257, 1.8)
     """
-    increments = poisson_increments(rate_ratio, benchmark_rate, exposure, weights)
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
     return arl_estimate(simulate_run_lengths(increments, h, runs, seed, max_steps), max_steps)
 
 
 class _AliasSampler:
-    """Walker's alias method (Vose's construction): one uniform draw per score."""
+    """Walker's alias method (Vose's construction): one uniform draw per outcome."""
 
-    def __init__(self, increments: CusumIncrements) -> None:
-        size = increments.values.size
-        scaled = increments.probabilities * size
+    def __init__(self, probabilities: np.ndarray) -> None:
+        size = probabilities.size
+        scaled = probabilities * size
         keep = np.ones(size)
         alias = np.arange(size)
         small = [i for i in range(size) if scaled[i] < 1.0]
@@ -183,30 +200,29 @@ class _AliasSampler:
             keep[lo], alias[lo] = scaled[lo], hi
             scaled[hi] -= 1.0 - scaled[lo]
             (small if scaled[hi] < 1.0 else large).append(hi)
-        # Row 2i is atom i itself, row 2i + 1 its alias; one extra row guards u·size == size.
+        # Entry 2i is outcome i itself, 2i + 1 its alias; the extra entry guards u·size == size.
         self._size = size
         self._keep = np.append(keep, 1.0)
-        pairs = np.column_stack([increments.values, increments.values[alias]]).ravel()
-        self._values = np.append(pairs, increments.values[-1])
+        self._outcome = np.append(np.column_stack([np.arange(size), alias]).ravel(), size - 1)
 
-    def fill(
+    def draw(
         self,
         rng: np.random.Generator,
         out: np.ndarray,
-        scratch: np.ndarray,
-        column: np.ndarray,
+        uniform: np.ndarray,
+        threshold: np.ndarray,
         aliased: np.ndarray,
     ) -> None:
-        """Fill ``out`` with scores, using same-shaped scratch arrays (float, intp, bool)."""
-        rng.random(out=out)
-        out *= self._size
-        np.copyto(column, out, casting="unsafe")  # truncation = floor, as out ≥ 0
-        out -= column
-        np.take(self._keep, column, out=scratch)
-        np.greater_equal(out, scratch, out=aliased)
-        column *= 2
-        column += aliased
-        np.take(self._values, column, out=out)
+        """Fill the integer array ``out`` with outcome indices, using same-shaped scratch."""
+        rng.random(out=uniform)
+        uniform *= self._size
+        np.copyto(out, uniform, casting="unsafe")  # truncation = floor, as uniform ≥ 0
+        uniform -= out
+        np.take(self._keep, out, out=threshold)
+        np.greater_equal(uniform, threshold, out=aliased)
+        out *= 2
+        out += aliased
+        np.take(self._outcome, out, out=out)
 
 
 class _Block:

@@ -96,10 +96,10 @@ def test_exact_limit_is_the_level_whose_probability_is_closest_to_alpha():
         assert abs(chosen - 0.1) <= abs(exact_false_signal_probability(other, 8, 2.0, risks) - 0.1)
 
 
-def test_false_signal_limit_over_a_year_of_real_patients(phase_one_risks):
-    h = h_for_false_signal_probability(0.05, 900, 2.0, phase_one_risks)
-    assert false_signal_probability(h, 900, 2.0, phase_one_risks) == pytest.approx(0.05, abs=1e-6)
-    # A 5% chance of a false signal over 900 patients needs a wider limit than ARL0 = 370.
+def test_false_signal_limit_over_half_a_year_of_real_patients(phase_one_risks):
+    h = h_for_false_signal_probability(0.05, 450, 2.0, phase_one_risks)
+    assert false_signal_probability(h, 450, 2.0, phase_one_risks) == pytest.approx(0.05, abs=1e-6)
+    # A 5% chance of a false signal over 450 patients needs a wider limit than ARL0 = 370.
     assert h > h_for_arl0(370, 2.0, phase_one_risks)
 
 
@@ -137,3 +137,14 @@ def test_unreachable_targets_are_rejected():
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="unknown method"):
         limit_for_false_signal_probability(bernoulli_increments(2.0, 0.1), 0.05, 10, "guess")
+
+
+def test_exposure_first_poisson_needs_a_wider_limit_for_the_same_arl0():
+    # Vigil's PoissonCusum (exposure first) signals sooner than W-per-interval for r > 1.
+    kwargs = {"rate_ratio": 2.0, "benchmark_rate": 0.01, "exposure": [30.0, 50.0]}
+    h = poisson_h_for_arl0(120, **kwargs, exposure_first=True)
+    assert poisson_markov_arl(h, **kwargs, exposure_first=True) == pytest.approx(120, rel=1e-5)
+    assert h > poisson_h_for_arl0(120, **kwargs)
+    alpha_h = poisson_h_for_false_signal_probability(0.05, 60, **kwargs, exposure_first=True)
+    probability = poisson_false_signal_probability(alpha_h, 60, **kwargs, exposure_first=True)
+    assert probability == pytest.approx(0.05, abs=1e-6)

@@ -5,7 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    CusumIncrements,
+    PhasedIncrements,
+    bernoulli_increments,
+    largest_rise,
+    phase_values,
+    poisson_chart_increments,
+    poisson_exposure_first_increments,
+    poisson_increments,
+)
 from signals.risk_mix import logistic_risks
 
 # cran/vlad tests/testthat/test-llr_score.R: scores for Parsonnet 0 and 50, survived/died.
@@ -71,3 +80,23 @@ def test_invalid_poisson_parameters_are_rejected():
             poisson_increments(*args)
     with pytest.raises(ValueError):
         poisson_increments(2.0, 0.1, exposure=[1.0, 0.0])
+
+
+def test_exposure_first_steps_split_each_poisson_score_in_two():
+    phased = poisson_exposure_first_increments(2.0, 0.01, exposure=[30.0, 50.0])
+    one_phase = poisson_increments(2.0, 0.01, exposure=[30.0, 50.0])
+    assert phased.values.shape[1] == 2
+    assert set(phased.values[:, 0].round(12)) == {-0.3, -0.5}  # −(r − 1)·λ0·E
+    assert phased.probabilities.sum() == pytest.approx(1.0)
+    assert phased.mean() == pytest.approx(one_phase.mean())
+    assert isinstance(poisson_chart_increments(2.0, 0.01, exposure_first=True), PhasedIncrements)
+    assert isinstance(poisson_chart_increments(2.0, 0.01), CusumIncrements)
+
+
+def test_phase_values_and_largest_rise_cover_both_kinds():
+    plain = CusumIncrements.of([-0.5, 0.25], [0.5, 0.5])
+    phased = PhasedIncrements.of([[-0.5, 0.0], [-0.5, 0.75]], [0.9, 0.1])
+    assert phase_values(plain).shape == (2, 1)
+    assert (largest_rise(plain), largest_rise(phased)) == (0.25, 0.75)
+    with pytest.raises(ValueError):
+        PhasedIncrements.of([0.1, 0.2], [0.5, 0.5])  # not one row per outcome

@@ -5,7 +5,13 @@ import itertools
 import numpy as np
 import pytest
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments, poisson_increments
+from signals.cusum_increments import (
+    CusumIncrements,
+    PhasedIncrements,
+    bernoulli_increments,
+    poisson_exposure_first_increments,
+    poisson_increments,
+)
 from signals.false_signal import (
     exact_false_signal_probability,
     false_signal_probability,
@@ -98,3 +104,23 @@ def test_enumeration_refuses_to_explode():
 def test_invalid_horizon_is_rejected():
     with pytest.raises(ValueError):
         false_signal_probability(1.0, 0, 2.0, 0.1)
+
+
+def test_phased_enumeration_checks_the_limit_between_phases():
+    # Drift +0.6 then −1 with probability 1/2: from 0.6 after one drift, a second drift reaches
+    # 1.2 ≥ h = 1 mid-step even if the event phase then pulls the statistic back down.
+    inc = PhasedIncrements.of([[0.6, 0.0], [0.6, -1.0]], [0.5, 0.5])
+    levels, reach = maximum_distribution(inc, horizon=2)
+    assert levels.tolist() == pytest.approx([0.2, 0.6, 1.2])
+    assert reach.tolist() == pytest.approx([1.0, 1.0, 0.5])
+    # The chain agrees, away from the levels.
+    assert signal_probability_of_increments(inc, 1.0, 2) == pytest.approx(0.5)
+
+
+def test_exposure_first_poisson_probability_matches_enumeration():
+    inc = poisson_exposure_first_increments(2.0, 0.01, exposure=40.0)
+    levels, reach = maximum_distribution(inc, horizon=6)
+    for h in (1.0, 1.9, 2.9):
+        expected = reach[np.searchsorted(levels, h)]
+        markov = poisson_false_signal_probability(h, 6, 2.0, 0.01, 40.0, exposure_first=True)
+        assert markov == pytest.approx(expected, rel=1e-3)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from signals.cusum_increments import CusumIncrements, bernoulli_increments
+from signals.cusum_increments import CusumIncrements, PhasedIncrements, bernoulli_increments
 from signals.markov_arl import (
     arl_of_increments,
     markov_arl,
@@ -97,3 +97,52 @@ def test_invalid_limits_are_rejected(h, grid):
 def test_unknown_rounding_is_rejected():
     with pytest.raises(ValueError):
         transition_matrix(bernoulli_increments(2.0, 0.1), 1.0, rounding="up")
+
+
+def test_a_phased_step_is_the_product_of_its_phases():
+    # One outcome of the first phase (a fixed drift) then an independent second phase: the
+    # step's matrix is the product of the two phases' matrices.
+    events = CusumIncrements.of([0.0, 0.7, 1.4], [0.7, 0.25, 0.05])
+    phased = PhasedIncrements.of(
+        [[-0.3, v] for v in events.values], events.probabilities
+    )
+    drift = CusumIncrements.of([-0.3], [1.0])
+    expected = transition_matrix(drift, 2.0, grid=300) @ transition_matrix(events, 2.0, grid=300)
+    assert np.allclose(transition_matrix(phased, 2.0, grid=300), expected, atol=1e-12)
+
+
+def test_a_one_phase_step_matches_the_toeplitz_construction():
+    inc = bernoulli_increments(2.0, [0.05, 0.1, 0.3])
+    phased = PhasedIncrements.of(inc.values[:, None], inc.probabilities)
+    for rounding in ("paired", "nearest"):
+        assert np.allclose(
+            transition_matrix(phased, 3.0, grid=400, rounding=rounding),
+            transition_matrix(inc, 3.0, grid=400, rounding=rounding),
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("rate_ratio", [2.0, 0.5])
+def test_exposure_first_matches_a_plain_simulation_of_that_update(rate_ratio):
+    # Vigil's PoissonCusum.update: S = max(0, S − (r − 1)λ0E), check; S = max(0, S + X ln r),
+    # check. Simulated here step by step across 20,000 charts at once.
+    benchmark, exposures, h = 0.01, np.array([30.0, 50.0]), 2.5
+    rng = np.random.default_rng(17)
+    runs = 20_000
+    statistic, lengths = np.zeros(runs), np.zeros(runs, dtype=int)
+    active, n = np.arange(runs), 0
+    while active.size:
+        n += 1
+        mean_count = benchmark * rng.choice(exposures, active.size)
+        s = np.maximum(0.0, statistic[active] - (rate_ratio - 1) * mean_count)
+        hit = s >= h
+        s = np.maximum(0.0, s + rng.poisson(mean_count) * np.log(rate_ratio))
+        hit |= s >= h
+        statistic[active] = s
+        lengths[active[hit]] = n
+        active = active[~hit]
+    se = lengths.std(ddof=1) / np.sqrt(runs)
+    markov = poisson_markov_arl(h, rate_ratio, benchmark, exposures, exposure_first=True)
+    assert abs(lengths.mean() - markov) < 4 * se
+    # ... and it is a different chart from W-per-interval:
+    assert abs(poisson_markov_arl(h, rate_ratio, benchmark, exposures) - markov) > 20 * se

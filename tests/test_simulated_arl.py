@@ -77,3 +77,13 @@ def test_invalid_simulation_parameters_are_rejected():
     for h, runs, max_steps in [(0.0, 10, 10), (1.0, 0, 10), (1.0, 10, 0)]:
         with pytest.raises(ValueError):
             simulate_run_lengths(inc, h, runs, max_steps=max_steps)
+
+
+@pytest.mark.parametrize("rate_ratio", [2.0, 0.5])
+def test_exposure_first_poisson_agrees_with_the_markov_chain(rate_ratio):
+    exposures = [30.0, 50.0]
+    estimate = poisson_simulated_arl(
+        2.5, rate_ratio, 0.01, exposures, runs=20_000, seed=12, exposure_first=True
+    )
+    markov = poisson_markov_arl(2.5, rate_ratio, 0.01, exposures, exposure_first=True)
+    assert abs(estimate.arl - markov) < 4 * estimate.standard_error
