@@ -52,18 +52,21 @@ def test_beta_mix_limit_for_arl0_500():
     assert markov_arl(h, 2.0, mix.risks, mix.weights) == pytest.approx(500, rel=1e-5)
 
 
+@pytest.mark.shared_data
 def test_cardiac_surgery_limit_for_arl0_370(phase_one_risks):
     # cran/vlad tests/testthat/test-racusum_crit_mc.R: 1.8592 (its own 600-per-unit chain).
     h = h_for_arl0(370, 2.0, phase_one_risks)
     assert h == pytest.approx(1.8592, abs=0.005)
 
 
+@pytest.mark.shared_data
 def test_deduplicating_the_mix_changes_nothing(phase_one_risks):
     mix = risk_mix(phase_one_risks)
     assert mix.risks.size < 100  # Parsonnet scores repeat: a few dozen distinct risks
     assert markov_arl(3.0, 2.0, *mix) == pytest.approx(markov_arl(3.0, 2.0, phase_one_risks))
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize(("h", "seed"), [(2.0, 101), (3.0, 102), (4.5, 103)])
 def test_simulation_agrees_with_the_markov_chain_on_real_patients(phase_one_risks, h, seed):
     # 10,000 runs put the standard error near 1%, so 3% is a three-sigma band.
@@ -96,6 +99,7 @@ def test_exact_limit_is_the_level_whose_probability_is_closest_to_alpha():
         assert abs(chosen - 0.1) <= abs(exact_false_signal_probability(other, 8, 2.0, risks) - 0.1)
 
 
+@pytest.mark.shared_data
 def test_false_signal_limit_over_half_a_year_of_real_patients(phase_one_risks):
     h = h_for_false_signal_probability(0.05, 450, 2.0, phase_one_risks)
     assert false_signal_probability(h, 450, 2.0, phase_one_risks) == pytest.approx(0.05, abs=1e-6)
