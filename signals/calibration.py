@@ -1,0 +1,253 @@
+"""Control limits for CUSUM charts: the ``h`` that meets an in-control target.
+
+Two targets, both for charts that are in control:
+
+- an average run length ``ARL0`` (the expected number of patients or steps to a false
+  signal), found by root finding on ``log ARL(h)`` with the Markov chain of
+  ``signals.markov_arl`` (its ARL is continuous and increasing in ``h``);
+- a false-signal probability ``α`` within a horizon of ``N`` patients (Imperial College,
+  Hubig's ``cusum``), by root finding on the Markov chain's ``P(signal by N)`` or, for short
+  horizons, exactly as cran/cusum's ``cusum_limit_exact`` defines it: the value the chart
+  can reach whose probability of being reached within ``N`` is closest to ``α``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import optimize
+
+from signals.cusum_increments import (
+    Increments,
+    bernoulli_increments,
+    largest_rise,
+    poisson_chart_increments,
+)
+from signals.false_signal import maximum_distribution, signal_probability_of_increments
+from signals.markov_arl import arl_of_increments
+
+Method = Literal["markov", "exact"]
+
+# Root-finding tolerance on h: far inside the ±0.005 that published limits are quoted to.
+_XTOL = 1e-7
+
+
+def limit_for_arl0(increments: Increments, target_arl0: float, grid: int = 1000) -> float:
+    """The limit ``h`` whose in-control ARL (Markov chain) equals ``target_arl0``.
+
+    Examples
+    --------
+    >>> inc = bernoulli_increments(2.0, 0.1)
+    >>> h = limit_for_arl0(inc, 500.0)
+    >>> round(h, 4), round(arl_of_increments(inc, h))
+    (2.5622, 500)
+    """
+    if not (target_arl0 > 1 and math.isfinite(target_arl0)):
+        raise ValueError("target_arl0 must be finite and greater than 1")
+    if largest_rise(increments) <= 0:
+        raise ValueError("no score is positive: the chart can never signal")
+    log_target = math.log(target_arl0)
+
+    def excess(h: float) -> float:
+        return math.log(arl_of_increments(increments, h, grid)) - log_target
+
+    low, high = _bracket(excess, scale=largest_rise(increments))
+    return float(optimize.brentq(excess, low, high, xtol=_XTOL))
+
+
+def limit_for_false_signal_probability(
+    increments: Increments,
+    alpha: float,
+    horizon: int,
+    method: Method = "markov",
+    grid: int = 1000,
+) -> float:
+    """The limit ``h`` with false-signal probability ``alpha`` within ``horizon`` steps.
+
+    ``method="markov"`` solves ``P(signal within horizon | h) = alpha`` on the Markov chain.
+    ``method="exact"`` enumerates every path (short horizons only) and returns, as cran/cusum
+    does, the reachable value whose probability of being reached is closest to ``alpha``
+    (the smaller value on a tie). The exact probability is a step function of ``h``, so the
+    two methods agree only up to the step the exact limit sits on.
+
+    Examples
+    --------
+    >>> inc = bernoulli_increments(2.0, 0.1)
+    >>> round(limit_for_false_signal_probability(inc, 0.05, 10, method="exact"), 5)
+    1.41227
+    """
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must lie strictly between 0 and 1")
+    if largest_rise(increments) <= 0:
+        raise ValueError("no score is positive: the chart can never signal")
+    if method == "exact":
+        levels, reach = maximum_distribution(increments, horizon)
+        return float(levels[np.argmin(np.abs(reach - alpha))])
+    if method != "markov":
+        raise ValueError(f"unknown method {method!r}: use 'markov' or 'exact'")
+
+    def excess(h: float) -> float:
+        return alpha - signal_probability_of_increments(increments, h, horizon, grid)
+
+    low, high = _bracket(excess, scale=largest_rise(increments))
+    return float(optimize.brentq(excess, low, high, xtol=_XTOL))
+
+
+def h_for_arl0(
+    target_arl0: float,
+    odds_ratio: float,
+    risks: ArrayLike,
+    weights: ArrayLike | None = None,
+    grid: int = 1000,
+) -> float:
+    """The limit ``h`` of a (risk-adjusted) Bernoulli CUSUM with in-control ARL ``target_arl0``.
+
+    Parameters
+    ----------
+    target_arl0
+        The wanted expected number of in-control patients to a false signal.
+    odds_ratio
+        The odds ratio ``R`` the chart detects (``R > 1`` worse, ``R < 1`` better).
+    risks, weights
+        The patient-risk mix (a single risk: the unadjusted chart).
+    grid
+        The number of Markov states.
+
+    Examples
+    --------
+    vlad's Beta-distributed Parsonnet mix, ``ARL0 = 500``, ``R = 2`` (vlad: 2.5178):
+
+    >>> from signals.risk_mix import beta_parsonnet_mix
+    >>> mix = beta_parsonnet_mix()
+    >>> round(h_for_arl0(500, 2.0, mix.risks, mix.weights), 4)
+    2.5175
+    """
+    increments = bernoulli_increments(odds_ratio, risks, weights)
+    return limit_for_arl0(increments, target_arl0, grid)
+
+
+def h_for_false_signal_probability(
+    alpha: float,
+    horizon: int,
+    odds_ratio: float,
+    risks: ArrayLike,
+    weights: ArrayLike | None = None,
+    method: Method = "markov",
+    grid: int = 1000,
+) -> float:
+    """The limit ``h`` of a Bernoulli CUSUM that falsely signals within ``horizon`` patients
+    with probability ``alpha``.
+
+    Parameters
+    ----------
+    alpha
+        The wanted false-signal probability.
+    horizon
+        The number of patients it applies to.
+    odds_ratio, risks, weights
+        As for ``h_for_arl0``.
+    method
+        ``"markov"`` (any horizon) or ``"exact"`` (cran/cusum's ``cusum_limit_exact``;
+        short horizons and small mixes). See ``limit_for_false_signal_probability``.
+    grid
+        The number of Markov states.
+
+    Examples
+    --------
+    cran/cusum's ``test_cusum_limit_exact.R``: ``α = 0.05``, 10 patients, failure
+    probability 0.1, odds multiplier 2:
+
+    >>> round(h_for_false_signal_probability(0.05, 10, 2.0, 0.1, method="exact"), 5)
+    1.41227
+
+    The Markov chain's probability follows the same step function, except for a ramp one
+    grid cell wide below each step, where it crosses ``α``:
+
+    >>> round(h_for_false_signal_probability(0.05, 10, 2.0, 0.1), 3)
+    1.41
+    """
+    increments = bernoulli_increments(odds_ratio, risks, weights)
+    return limit_for_false_signal_probability(increments, alpha, horizon, method, grid)
+
+
+def poisson_h_for_arl0(
+    target_arl0: float,
+    rate_ratio: float,
+    benchmark_rate: float,
+    exposure: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    grid: int = 1000,
+    *,
+    exposure_first: bool = False,
+) -> float:
+    """The limit ``h`` of a Poisson CUSUM with in-control ARL ``target_arl0`` steps.
+
+    See ``signals.markov_arl.poisson_markov_arl`` for the chart and its parameters
+    (``exposure_first=True`` for Vigil's ``PoissonCusum``).
+
+    Examples
+    --------
+    Ten years of monthly steps between false signals, 40 implant-years a month, benchmark
+    1 revision per 100 implant-years, watching for a doubling:
+
+    >>> round(poisson_h_for_arl0(120, 2.0, 0.01, exposure=40.0), 3)
+    2.343
+    """
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
+    return limit_for_arl0(increments, target_arl0, grid)
+
+
+def poisson_h_for_false_signal_probability(
+    alpha: float,
+    horizon: int,
+    rate_ratio: float,
+    benchmark_rate: float,
+    exposure: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    method: Method = "markov",
+    grid: int = 1000,
+    *,
+    exposure_first: bool = False,
+) -> float:
+    """The limit ``h`` of a Poisson CUSUM that falsely signals within ``horizon`` steps with
+    probability ``alpha``.
+
+    See ``poisson_h_for_arl0`` and ``h_for_false_signal_probability`` for the parameters.
+
+    Examples
+    --------
+    A 5% chance of a false signal in five years of monthly steps:
+
+    >>> round(poisson_h_for_false_signal_probability(0.05, 60, 2.0, 0.01, exposure=40.0), 3)
+    4.214
+    """
+    increments = poisson_chart_increments(
+        rate_ratio, benchmark_rate, exposure, weights, exposure_first
+    )
+    return limit_for_false_signal_probability(increments, alpha, horizon, method, grid)
+
+
+def _bracket(excess: Callable[[float], float], scale: float) -> tuple[float, float]:
+    """Two limits around the root of an increasing ``excess(h)``, by doubling and halving."""
+    low = high = scale
+    for _ in range(60):
+        if excess(high) >= 0:
+            break
+        low, high = high, 2 * high
+    else:
+        raise ValueError("no control limit reaches the target (searched up to 2^60 × score)")
+    if low == high:
+        for _ in range(40):
+            low /= 2
+            if excess(low) < 0:
+                break
+            high = low
+        else:
+            raise ValueError("the target is met by every positive control limit")
+    return low, high
