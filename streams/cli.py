@@ -23,6 +23,7 @@ EXIT_USAGE = 2
 COMMAND_MODULES = (
     "streams.funnel_command",
     "streams.risk_model_commands",
+    "streams.calibration_commands",
     "notifiers.audit_commands",
 )
 """Modules that add their own subcommands with ``add_commands(subparsers)``."""

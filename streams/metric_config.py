@@ -41,6 +41,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     ValidationError,
@@ -48,6 +49,7 @@ from pydantic import (
 )
 
 from signals.bernoulli_cusum import BernoulliCusum
+from signals.calibration import h_for_arl0
 from signals.monthly_xmr import MonthlyXmr
 from signals.poisson_cusum import PoissonCusum
 from signals.ra_cusum import RiskAdjustedCusum
@@ -151,6 +153,12 @@ class RaCusumConfig(_CusumLimits):
     kind: Literal["ra_cusum"]
     odds_ratio: Annotated[float, Field(gt=0)]
     target_arl0: Annotated[float, Field(gt=1)] | None = None
+    _calibration: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """How ``alarm_h`` was calibrated from ``target_arl0`` (set by ``calibrate_config``)."""
+        return self._calibration
 
     @model_validator(mode="after")
     def _check(self) -> RaCusumConfig:
@@ -429,13 +437,67 @@ def parse_config(text: str, source: str = "<config>") -> VigilConfig:
 
 
 def load_config(path: str | Path) -> VigilConfig:
-    """Read and validate a config file."""
+    """Read and validate a config file, and calibrate any ``target_arl0`` monitors."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(str(path), [f"cannot read: {error.strerror}"]) from None
-    return parse_config(text, str(path))
+    return calibrate_config(parse_config(text, str(path)), path.parent, str(path))
+
+
+def read_risks(path: Path) -> list[float]:
+    """Predicted risks, one per line (blank lines and ``#`` comments ignored)."""
+    risks = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{path}:{number}: not a number") from None
+        if not 0 < value < 1:
+            raise ValueError(f"{path}:{number}: a risk must lie strictly between 0 and 1")
+        risks.append(value)
+    if not risks:
+        raise ValueError(f"{path}: no risks")
+    return risks
+
+
+def calibrate_config(config: VigilConfig, base: Path, source: str) -> VigilConfig:
+    """Solve ``alarm_h`` for every monitor that gives ``target_arl0``, by Markov chain on
+    its metric's baseline patient mix, and record how (``calibration``)."""
+    problems = []
+    for i, metric in enumerate(config.metrics):
+        if not isinstance(metric, BinaryOutcomeMetric) or metric.baseline is None:
+            continue
+        targets = [m for m in metric.monitors
+                   if isinstance(m, RaCusumConfig) and m.target_arl0 is not None]
+        if not targets:
+            continue
+        path = metric.baseline.risks
+        path = path if path.is_absolute() else base / path
+        try:
+            risks = read_risks(path)
+        except (OSError, ValueError) as error:
+            problems.append(f"metrics[{i}].baseline.risks: {error}")
+            continue
+        for monitor in targets:
+            assert monitor.target_arl0 is not None
+            h = h_for_arl0(monitor.target_arl0, monitor.odds_ratio, risks)
+            if monitor.alert_h is not None and monitor.alert_h >= h:
+                problems.append(f"metrics[{i}].monitors: {monitor.name}: alert_h "
+                                f"{monitor.alert_h} is not below the calibrated h {h:.4f}")
+                continue
+            object.__setattr__(monitor, "alarm_h", h)
+            monitor._calibration = {
+                "method": "markov", "grid": 1000, "target_arl0": monitor.target_arl0,
+                "h": h, "baseline": str(metric.baseline.risks), "patients": len(risks),
+            }
+    if problems:
+        raise ConfigError(source, problems)
+    return config
 
 
 _KIND_TAGS = {"logistic", *MONITOR_KINDS, *METRIC_KINDS}

@@ -163,8 +163,9 @@ class BinaryOutcome:
                    "expected": None, "details": {"drifts": drift.drifts},
                    "state": drift.to_state()}
             return
-        for name, kind, monitor in zip(self.monitor_names, self.monitor_kinds, monitors,
-                                       strict=True):
+        for name, kind, monitor, config in zip(self.monitor_names, self.monitor_kinds, monitors,
+                                               self.config.monitors, strict=True):
+            calibration = getattr(config, "calibration", None)
             yield {
                 "monitor": name,
                 "monitor_kind": kind,
@@ -174,6 +175,7 @@ class BinaryOutcome:
                 "observed": monitor.observed,
                 "expected": monitor.expected,
                 "state": monitor.to_state(),
+                **({"calibration": calibration} if calibration else {}),
             }
 
     def dump(self, monitors: list[Any]) -> list[dict[str, Any]]:
