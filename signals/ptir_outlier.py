@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from signals.crossing import Crossing, Direction, Level
-from signals.ptir import PtirComparison, compare_ptir, level1_candidate, level2_candidate
+from signals.ptir import PtirComparison, compare_ptir, poisson_count_interval
 
 
 @dataclass(slots=True)
@@ -25,7 +25,7 @@ class PtirOutlier:
     >>> watch.update(revisions=3, implant_years=100.0, primaries=50) is None
     True
     >>> crossing = watch.update(revisions=30, implant_years=400.0, primaries=300)
-    >>> crossing.level.value, round(crossing.statistic, 2), watch.last.ptir
+    >>> crossing.level.value, round(crossing.statistic, 2), watch.comparison().ptir
     ('alarm', 3.37, 7.5)
     >>> watch.update(revisions=31, implant_years=401.0, primaries=300) is None  # raised once
     True
@@ -40,37 +40,52 @@ class PtirOutlier:
     confidence: float = 0.95
     raised: int = 0
     """0 nothing raised, 2 Level 2 raised, 1 Level 1 raised."""
-    last: PtirComparison | None = None
+    revisions: int = 0
+    implant_years: float = 0.0
+    primaries: int = 0
+    _lower_for: tuple[int, float] = field(default=(-1, 0.0), init=False, repr=False,
+                                          compare=False)
 
     def __post_init__(self) -> None:
         if self.benchmark_rate <= 0:
             raise ValueError("benchmark_rate must be positive")
-        if isinstance(self.last, dict):
-            self.last = PtirComparison(**self.last)
 
     direction = Direction.WORSE
 
-    def update(self, revisions: int, implant_years: float, primaries: int) -> Crossing | None:
-        if implant_years <= 0:
+    def comparison(self) -> PtirComparison | None:
+        """The latest PTIR comparison with its exact confidence interval."""
+        if self.implant_years <= 0:
             return None
-        c = compare_ptir(revisions, implant_years, primaries, self.benchmark_rate,
-                         self.confidence)
-        self.last = c
-        if level1_candidate(c, self.level1_ratio, self.min_primaries):
-            level = 1
-        elif level2_candidate(c, self.level2_ratio_few, self.level2_ratio_many,
-                              self.min_primaries):
+        return compare_ptir(self.revisions, self.implant_years, self.primaries,
+                            self.benchmark_rate, self.confidence)
+
+    def update(self, revisions: int, implant_years: float, primaries: int) -> Crossing | None:
+        self.revisions, self.implant_years, self.primaries = revisions, implant_years, primaries
+        if implant_years <= 0 or self.raised == 1:
+            return None  # Level 1 is the highest: once raised, there is nothing more to say
+        # The lower confidence limit never exceeds the point ratio: skip the exact interval
+        # (two chi-square quantiles) while the point ratio is below every level.
+        floor = self.level1_ratio if self.raised == 2 else min(
+            self.level1_ratio, self.level2_ratio_few, self.level2_ratio_many)
+        if revisions < floor * self.benchmark_rate * implant_years:
+            return None
+        # The lower limit of the count depends on the count alone: compute it once per count.
+        if self._lower_for[0] != revisions:
+            lower, _ = poisson_count_interval(revisions, self.confidence)
+            self._lower_for = (revisions, lower)
+        ratio_lower = self._lower_for[1] / (self.benchmark_rate * implant_years)
+        many = primaries >= self.min_primaries
+        if many and ratio_lower >= self.level1_ratio:
+            level, threshold = 1, self.level1_ratio
+        elif ratio_lower >= (self.level2_ratio_many if many else self.level2_ratio_few):
             level = 2
+            threshold = self.level2_ratio_many if many else self.level2_ratio_few
         else:
             return None
         if self.raised and self.raised <= level:
             return None
         self.raised = level
-        if level == 1:
-            return Crossing(Level.ALARM, c.ratio_lower, self.level1_ratio)
-        few = primaries < self.min_primaries
-        return Crossing(Level.ALERT, c.ratio_lower,
-                        self.level2_ratio_few if few else self.level2_ratio_many)
+        return Crossing(Level.ALARM if level == 1 else Level.ALERT, ratio_lower, threshold)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -81,8 +96,9 @@ class PtirOutlier:
             "level2_ratio_many": self.level2_ratio_many,
             "confidence": self.confidence,
             "raised": self.raised,
-            "last": None if self.last is None else {
-                f: getattr(self.last, f) for f in PtirComparison.__dataclass_fields__},
+            "revisions": self.revisions,
+            "implant_years": self.implant_years,
+            "primaries": self.primaries,
         }
 
     @classmethod

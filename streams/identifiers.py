@@ -48,9 +48,11 @@ def gtin(value: str) -> str:
     if len(value) not in (8, 12, 13, 14) or not value.isdigit() or not value.isascii():
         raise ValueError("GTIN must have 8, 12, 13 or 14 digits")
     padded = value.zfill(14)
-    data = padded[:13]
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(data)))
-    if (10 - total % 10) % 10 != int(padded[13]):
+    b = padded.encode()  # weights 3,1,3,… from the right of the 13 data digits
+    odd = b[0] + b[2] + b[4] + b[6] + b[8] + b[10] + b[12] - 7 * 48
+    even = b[1] + b[3] + b[5] + b[7] + b[9] + b[11] - 6 * 48
+    total = 3 * odd + even
+    if (10 - total % 10) % 10 != b[13] - 48:
         raise ValueError("GTIN fails the GS1 check digit")
     return padded
 

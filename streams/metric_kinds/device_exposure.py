@@ -56,10 +56,11 @@ class DeviceExposure:
                 ))
         watch: PtirOutlier = state[-1]
         crossing = watch.update(exposure.revised, exposure.implant_years, exposure.implanted)
-        if crossing is not None and watch.last is not None:
+        if crossing is not None:
             findings.append(Finding(
                 "ptir_level", "ptir", crossing, watch.direction.value, exposure.implanted,
-                watch.last.revisions, watch.last.expected, self._details(exposure, watch),
+                exposure.revised, exposure.implant_years * self.config.benchmark_rate,
+                self._details(exposure, watch),
             ))
         return findings
 
@@ -70,8 +71,8 @@ class DeviceExposure:
             "implant_years": exposure.implant_years,
             "benchmark_per_100_years": self.config.benchmark_per_100_years,
         }
-        if watch.last is not None:
-            c = watch.last
+        c = watch.comparison()
+        if c is not None:
             details.update({
                 "ptir": c.ptir,
                 "ptir_ratio": c.ratio,
@@ -92,8 +93,8 @@ class DeviceExposure:
                 "monitor": name,
                 "monitor_kind": kind,
                 "direction": direction_of(monitor),
-                "statistic": monitor.statistic if poisson else (
-                    watch.last.ratio_lower if watch.last else None),
+                "statistic": monitor.statistic if poisson else details.get("ptir_ratio_ci",
+                                                                           [None])[0],
                 "n": monitor.n if poisson else exposure.implanted,
                 "observed": exposure.revised,
                 "expected": exposure.implant_years * self.config.benchmark_rate,
