@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the registry lives in tests/
 
 from signals.markov_arl import markov_arl, poisson_markov_arl
 from streams.cli import main
