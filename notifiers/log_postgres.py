@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +27,12 @@ from psycopg import sql
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
+    LogItem,
     VerifyResult,
     canonical_json,
+    check_head,
     decode_entry,
-    next_entry,
+    extend_chain,
     verify_chain,
 )
 
@@ -163,12 +165,16 @@ class PostgresEscalationLog:
         at: datetime,
         case_id: str | None = None,
         entity_id: str | None = None,
+        expected_seq: int | None = None,
     ) -> LogEntry:
-        return self.append_many([(kind, payload, at, case_id, entity_id)])[0]
+        return self.append_many(
+            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
+        )[0]
 
     def append_many(
-        self, items: Sequence[tuple[str, dict[str, Any], datetime, str | None, str | None]]
+        self, items: Iterable[LogItem], *, expected_seq: int | None = None
     ) -> list[LogEntry]:
+        items = list(items)
         if not items:
             return []
         head_query = sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(
@@ -181,11 +187,8 @@ class PostgresEscalationLog:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
             head = cur.execute(head_query).fetchone()
             prev_seq, prev_hash = head or (0, GENESIS_HASH)
-            written = []
-            for kind, payload, at, case_id, entity_id in items:
-                entry = next_entry(prev_seq, prev_hash, kind, payload, at, case_id, entity_id)
-                written.append(entry)
-                prev_seq, prev_hash = entry.seq, entry.hash
+            check_head(expected_seq, prev_seq)
+            written = extend_chain(prev_seq, prev_hash, items)
             cur.executemany(insert, [_row(entry) for entry in written])
         return written
 

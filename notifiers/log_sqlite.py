@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,12 @@ from typing import Any
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
+    LogItem,
     VerifyResult,
     canonical_json,
+    check_head,
     decode_entry,
-    next_entry,
+    extend_chain,
     rfc3339,
     verify_chain,
 )
@@ -129,12 +131,16 @@ class SqliteEscalationLog:
         at: datetime,
         case_id: str | None = None,
         entity_id: str | None = None,
+        expected_seq: int | None = None,
     ) -> LogEntry:
-        return self.append_many([(kind, payload, at, case_id, entity_id)])[0]
+        return self.append_many(
+            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
+        )[0]
 
     def append_many(
-        self, items: Sequence[tuple[str, dict[str, Any], datetime, str | None, str | None]]
+        self, items: Iterable[LogItem], *, expected_seq: int | None = None
     ) -> list[LogEntry]:
+        items = list(items)
         if not items:
             return []
         with self._lock:
@@ -144,11 +150,8 @@ class SqliteEscalationLog:
                     f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
                 prev_seq, prev_hash = head or (0, GENESIS_HASH)
-                written = []
-                for kind, payload, at, case_id, entity_id in items:
-                    entry = next_entry(prev_seq, prev_hash, kind, payload, at, case_id, entity_id)
-                    written.append(entry)
-                    prev_seq, prev_hash = entry.seq, entry.hash
+                check_head(expected_seq, prev_seq)
+                written = extend_chain(prev_seq, prev_hash, items)
                 self._conn.executemany(
                     f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [_row(entry) for entry in written],
