@@ -247,9 +247,10 @@ class EscalationEngine:
         return found
 
     def cases(self, *, status: str | None = None, entity_id: str | None = None) -> list[Case]:
+        """Cases by ``status`` (a :class:`CaseStatus` value, or ``active``: not closed)."""
+        wanted = None if status in (None, "active") else CaseStatus(status)
         found = [c for c in self.book.cases.values()
-                 if (status is None or c.status == CaseStatus(status)
-                     or (status == "active" and c.is_open))
+                 if (status is None or (c.is_open if wanted is None else c.status == wanted))
                  and (entity_id is None or c.key.entity_id == entity_id)]
         return sorted(found, key=lambda c: (c.opened_at, c.case_id))
 
