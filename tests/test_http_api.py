@@ -77,6 +77,8 @@ def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> No
         assert bad.status == 400
         awaiting = await client.get("/cases?status=open", headers=OPERATOR)
         assert len((await awaiting.json())["cases"]) == 1
+        active = await client.get("/cases?status=active", headers=OPERATOR)
+        assert len((await active.json())["cases"]) == 1
         assert (await client.get("/cases?status=weird", headers=OPERATOR)).status == 400
 
     with_client(eng, body, on_change=lambda: woken.append(True))
