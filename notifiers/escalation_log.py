@@ -51,10 +51,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from notifiers.log_chain import LogEntry, LogItem, StaleHead, VerifyResult
+from notifiers.log_chain import LogEntry, LogItem, StaleHead, VerifyResult, verify_chain
 
 __all__ = [
     "DEFAULT_LOG_URL",
@@ -71,7 +71,13 @@ DEFAULT_LOG_URL = "sqlite:///vigil-escalation.db"
 
 @runtime_checkable
 class EscalationLog(Protocol):
-    """What every escalation-log backend provides."""
+    """What every escalation-log backend provides.
+
+    The backends subclass it explicitly and supply :meth:`append_many`, :meth:`entries`
+    and :meth:`close`; :meth:`append` (a batch of one), :meth:`verify` (the chain walked
+    by :func:`~notifiers.log_chain.verify_chain`) and use as a context manager come from
+    here, so every backend numbers, hashes and checks entries the same way.
+    """
 
     def append(
         self,
@@ -90,7 +96,9 @@ class EscalationLog(Protocol):
         ``expected_seq``, append only if the head is that entry (0: the log is empty), else
         raise :class:`StaleHead`.
         """
-        ...
+        return self.append_many(
+            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
+        )[0]
 
     def append_many(
         self, items: Iterable[LogItem], *, expected_seq: int | None = None
@@ -112,11 +120,17 @@ class EscalationLog(Protocol):
 
     def verify(self) -> VerifyResult:
         """Walk the whole chain; report how many entries are intact and the first bad one."""
-        ...
+        return verify_chain(self.entries())
 
     def close(self) -> None:
         """Release the connection."""
         ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def open_log(url: str, *, create: bool = True) -> EscalationLog:

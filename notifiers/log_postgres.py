@@ -18,22 +18,20 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from notifiers.escalation_log import EscalationLog
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
     LogItem,
-    VerifyResult,
     canonical_json,
     check_head,
     decode_entry,
     extend_chain,
-    verify_chain,
 )
 
 TABLE = "escalation_log"
@@ -87,7 +85,7 @@ _TRIGGERS = {
 _COLUMNS = "seq, at, kind, case_id, entity_id, payload, prev_hash, hash"
 
 
-class PostgresEscalationLog:
+class PostgresEscalationLog(EscalationLog):
     """An :class:`~notifiers.escalation_log.EscalationLog` in a PostgreSQL table.
 
     Parameters
@@ -157,20 +155,6 @@ class PostgresEscalationLog:
                     sql.SQL(statement).format(trigger=sql.Identifier(trigger), **names)
                 )
 
-    def append(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        at: datetime,
-        case_id: str | None = None,
-        entity_id: str | None = None,
-        expected_seq: int | None = None,
-    ) -> LogEntry:
-        return self.append_many(
-            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
-        )[0]
-
     def append_many(
         self, items: Iterable[LogItem], *, expected_seq: int | None = None
     ) -> list[LogEntry]:
@@ -222,18 +206,9 @@ class PostgresEscalationLog:
                 return
             last = rows[-1][0]
 
-    def verify(self) -> VerifyResult:
-        return verify_chain(self.entries())
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> PostgresEscalationLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _first_schema(conn: psycopg.Connection[Any]) -> str:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
-from typing import Any
 
+from notifiers.escalation_log import EscalationLog
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
     LogItem,
-    VerifyResult,
     check_head,
     extend_chain,
-    verify_chain,
 )
 
 
-class MemoryEscalationLog:
+class MemoryEscalationLog(EscalationLog):
     """An :class:`~notifiers.escalation_log.EscalationLog` held in a list.
 
     Threads may share one instance (appends are serialised).
@@ -44,20 +41,6 @@ class MemoryEscalationLog:
     def __init__(self) -> None:
         self._entries: list[LogEntry] = []
         self._lock = threading.Lock()
-
-    def append(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        at: datetime,
-        case_id: str | None = None,
-        entity_id: str | None = None,
-        expected_seq: int | None = None,
-    ) -> LogEntry:
-        return self.append_many(
-            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
-        )[0]
 
     def append_many(
         self, items: Iterable[LogItem], *, expected_seq: int | None = None
@@ -88,17 +71,3 @@ class MemoryEscalationLog:
                 and (kind is None or entry.kind == kind)
             ):
                 yield entry
-
-    def verify(self) -> VerifyResult:
-        with self._lock:
-            snapshot = list(self._entries)
-        return verify_chain(snapshot)
-
-    def close(self) -> None:
-        """Nothing to release; the entries stay readable until the object is dropped."""
-
-    def __enter__(self) -> MemoryEscalationLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
