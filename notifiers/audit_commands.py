@@ -23,8 +23,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from notifiers.escalation_log import DEFAULT_LOG_URL, EscalationLog, open_log
-from notifiers.log_chain import LogEntry, canonical_json, rfc3339
+from notifiers.escalation_log import DEFAULT_LOG_URL, EscalationLog, LogEntry, open_log
+from notifiers.log_chain import canonical_json, rfc3339
 
 EXPORT_COLUMNS = ("seq", "at", "kind", "case_id", "entity_id", "payload", "prev_hash", "hash")
 
@@ -35,7 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
     verify = commands.add_parser("verify", help="check the hash chain end to end")
-    _add_log_option(verify)
+    add_log_option(verify)
     verify.set_defaults(func=verify_command)
 
     show = commands.add_parser("show", help="print entries, one per line")
@@ -43,17 +43,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     about.add_argument("--case", dest="case_id", help="only entries of this case")
     about.add_argument("--entity", dest="entity_id", help="only entries about this entity")
     show.add_argument("--kind", help="only entries of this kind (signal, route, …)")
-    _add_log_option(show)
+    add_log_option(show)
     show.set_defaults(func=show_command)
 
     export = commands.add_parser("export", help="write every entry as JSON lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), required=True)
     export.add_argument("--out", help="file to write (default: standard output)")
-    _add_log_option(export)
+    add_log_option(export)
     export.set_defaults(func=export_command)
 
 
-def _add_log_option(parser: argparse.ArgumentParser) -> None:
+def add_log_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log",
         help=f"escalation log URL (default: $VIGIL_ESCALATION_LOG or {DEFAULT_LOG_URL})",
@@ -65,12 +65,20 @@ def log_url(args: argparse.Namespace) -> str:
     return getattr(args, "log", None) or os.environ.get("VIGIL_ESCALATION_LOG") or DEFAULT_LOG_URL
 
 
-def _open(args: argparse.Namespace) -> EscalationLog | None:
+def open_existing(args: argparse.Namespace) -> EscalationLog | str:
+    """The log named by ``args`` (never created), or why it cannot be opened."""
     try:
         return open_log(log_url(args), create=False)
     except Exception as exc:  # the boundary: any failure to open becomes a reported value
-        print(json.dumps({"ok": False, "error": f"cannot open escalation log: {exc}"}))
+        return f"cannot open escalation log: {exc}"
+
+
+def _open(args: argparse.Namespace) -> EscalationLog | None:
+    log = open_existing(args)
+    if isinstance(log, str):
+        print(json.dumps({"ok": False, "error": log}))
         return None
+    return log
 
 
 def verify_command(args: argparse.Namespace) -> int:

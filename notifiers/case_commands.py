@@ -1,21 +1,24 @@
 """``vigil case list|show|ack|respond|confirm|withdraw|signoff|note``, straight on the log.
 
-The CLI rebuilds the cases from the escalation log (``--log URL`` or ``VIGIL_ESCALATION_LOG``)
+The CLI rebuilds the cases from the escalation log (``--log URL``, else
+``$VIGIL_ESCALATION_LOG``, else ``sqlite:///vigil-escalation.db``, as for ``vigil audit``)
 and appends actions to it; a running service picks them up on its next refresh, and its
 dispatcher sends whatever the action requested (a sign-off releasing a CQC letter, say).
+The log must exist already: a mistyped URL is an error (exit 2), not a new empty log.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from notifiers.audit_commands import add_log_option, log_url, open_existing
 from notifiers.case_decisions import CaseActionError
 from notifiers.engine import EscalationEngine, UnknownCase
-from notifiers.log_protocol import EscalationLog
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -23,24 +26,18 @@ ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
            "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
 
 
-def open_log(url: str) -> EscalationLog:
-    """The log backend for a URL (``sqlite:///file.db``, ``postgresql://…``)."""
-    from notifiers.escalation_log import open_log as backend  # type: ignore[import-not-found]
-
-    return backend(url)  # type: ignore[no-any-return]
-
-
-def _engine(args: argparse.Namespace) -> tuple[EscalationEngine | None, EscalationLog | None]:
-    url = args.log or os.environ.get("VIGIL_ESCALATION_LOG")
-    if not url:
-        print("vigil case: give --log URL or set VIGIL_ESCALATION_LOG", file=sys.stderr)
-        return None, None
+@contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[EscalationEngine | None]:
+    """An engine (no rules: each case carries its policy) on the log, closed afterwards."""
+    log = open_existing(args)
+    if isinstance(log, str):
+        print(f"vigil case: {log_url(args)}: {log}", file=sys.stderr)
+        yield None
+        return
     try:
-        log = open_log(url)
-    except (ImportError, ValueError, OSError) as error:
-        print(f"vigil case: cannot open the escalation log {url}: {error}", file=sys.stderr)
-        return None, None
-    return EscalationEngine(log), log
+        yield EscalationEngine(log)
+    finally:
+        log.close()
 
 
 def _row(case: dict[str, Any]) -> str:
@@ -51,13 +48,10 @@ def _row(case: dict[str, Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    engine, log = _engine(args)
-    if engine is None or log is None:
-        return EXIT_USAGE
-    try:
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
         cases = [c.to_dict() for c in engine.cases(status=args.status)]
-    finally:
-        log.close()
     for case in cases:
         print(_row(case))
     print(json.dumps({"cases": len(cases), "case_ids": [c["case_id"] for c in cases]}))
@@ -65,17 +59,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    engine, log = _engine(args)
-    if engine is None or log is None:
-        return EXIT_USAGE
-    try:
-        case = engine.case(args.case_id).to_dict()
-        history = engine.history(args.case_id)
-    except UnknownCase:
-        print(f"vigil case: no case {args.case_id}", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        log.close()
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
+        try:
+            case = engine.case(args.case_id).to_dict()
+            history = engine.history(args.case_id)
+        except UnknownCase:
+            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
+            return EXIT_REFUSED
     print(_row(case))
     for entry in history:
         print(f"  {entry.seq:>6} {entry.at.isoformat()} {entry.kind}")
@@ -84,22 +76,20 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_act(args: argparse.Namespace) -> int:
-    engine, log = _engine(args)
-    if engine is None or log is None:
-        return EXIT_USAGE
     details = {"kind": args.kind} if getattr(args, "kind", None) else {}
-    try:
-        entries = engine.act(args.case_id, ACTIONS[args.case_command], by=args.by,
-                             note=args.note, details=details)
-        case = engine.case(args.case_id).to_dict()
-    except UnknownCase:
-        print(f"vigil case: no case {args.case_id}", file=sys.stderr)
-        return EXIT_REFUSED
-    except CaseActionError as error:
-        print(f"vigil case: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        log.close()
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
+        try:
+            entries = engine.act(args.case_id, ACTIONS[args.case_command], by=args.by,
+                                 note=args.note, details=details)
+            case = engine.case(args.case_id).to_dict()
+        except UnknownCase:
+            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
+            return EXIT_REFUSED
+        except CaseActionError as error:
+            print(f"vigil case: {error}", file=sys.stderr)
+            return EXIT_REFUSED
     print(f"{args.case_command} recorded on {args.case_id} by {args.by}: now {case['status']}"
           f" at {case['policy']}/{case['stage'] or '-'}")
     print(json.dumps({"case_id": args.case_id, "status": case["status"],
@@ -113,7 +103,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sub = case.add_subparsers(dest="case_command", required=True, metavar="ACTION")
 
     def with_log(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--log", help="escalation log URL (default: $VIGIL_ESCALATION_LOG)")
+        add_log_option(p)
         return p
 
     p = with_log(sub.add_parser("list", help="list cases"))

@@ -18,11 +18,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from notifiers.json_ready import parse_time, rfc3339
+from notifiers.log_chain import parse_rfc3339, rfc3339
 from notifiers.rules import Policy, Stage
 from notifiers.working_days import working_deadline
 
 MAIN_LANE = "main"
+_BOOK_KINDS = frozenset({"rules_version", "signal_received", "case_opened"})
 
 
 class CaseStatus(StrEnum):
@@ -184,6 +185,16 @@ class CaseBook:
             self._timer_of[case.case_id] = at
             heapq.heappush(self._timers, (at, case.case_id))
 
+    @staticmethod
+    def changes_state(kind: str) -> bool:
+        """Whether entries of ``kind`` change the book (deliveries, routes and the like do
+        not), i.e. whether another writer's entry of that kind can alter a decision.
+
+        >>> CaseBook.changes_state("action"), CaseBook.changes_state("notification_sent")
+        (True, False)
+        """
+        return kind in _BOOK_KINDS or kind in _HANDLERS
+
     def apply(self, kind: str, payload: dict[str, Any], *, at: datetime,
               case_id: str | None = None, seq: int | None = None) -> None:
         """Advance the projection by one log entry (payload as read back from the log)."""
@@ -249,7 +260,7 @@ def _entered(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> Non
 
 
 def _deadline_set(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
-    case.deadline = Deadline(parse_time(p["due_at"]), p["step"], p.get("respond_by"))
+    case.deadline = Deadline(parse_rfc3339(p["due_at"]), p["step"], p.get("respond_by"))
 
 
 def _deadline_gone(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
@@ -269,7 +280,7 @@ def _stage_completed(book: CaseBook, case: Case, p: dict[str, Any], at: datetime
 def _monitoring(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
     case.status = CaseStatus.MONITORING
     case.deadline = None
-    case.monitoring_since = parse_time(p["since"]) if p.get("since") else at
+    case.monitoring_since = parse_rfc3339(p["since"]) if p.get("since") else at
 
 
 def _notification(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:

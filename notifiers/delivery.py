@@ -30,7 +30,7 @@ from typing import Any
 
 from notifiers.adapter import DeliveryResult, Notification, Notifier
 from notifiers.clock import Clock, SystemClock
-from notifiers.log_protocol import EscalationLog, LogEntry
+from notifiers.escalation_log import EscalationLog, LogEntry
 from notifiers.metrics import (
     NOTIFICATIONS_BLOCKED,
     NOTIFICATIONS_DEAD_LETTERED,

@@ -8,6 +8,13 @@ by :meth:`EscalationEngine.refresh`. Notifications are *requested* in the log he
 by :class:`notifiers.delivery.Dispatcher` (a transactional outbox), so deciding never waits
 on a network.
 
+Several writers on one log (workers sharing PostgreSQL, the CLI, the HTTP API) cannot fork a
+decision: each decision is appended with ``expected_seq``, the head it was decided on. If
+another writer got in first and what it wrote bears on the decision (an entry that changes
+cases, about the same entity, or about none), the engine rebuilds its book and decides
+again; if it does not (a delivery result, another entity's case), the decision stands and
+goes in after it.
+
 Feeding it::
 
     engine = EscalationEngine(log, RulesHolder(path), clock=SystemClock())
@@ -18,7 +25,7 @@ Feeding it::
 Replay with simulated time passes the signal's own time and ticks before each signal::
 
     for signal in signals:
-        at = parse_time(signal["occurred_at"])
+        at = parse_rfc3339(signal["occurred_at"])
         engine.tick(at)
         engine.receive(signal, at=at)
     engine.tick(end_of_replay)
@@ -27,9 +34,9 @@ Replay with simulated time passes the signal's own time and ticks before each si
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from notifiers.case_decisions import (
     CaseActionError,
@@ -41,8 +48,14 @@ from notifiers.case_decisions import (
 )
 from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
-from notifiers.log_protocol import EscalationLog, LogEntry
+from notifiers.escalation_log import EscalationLog, LogEntry, StaleHead
 from notifiers.rules import Rules, RulesError, RulesHolder
+
+R = TypeVar("R")
+
+DECISION_ATTEMPTS = 8
+"""How often one decision is taken again after losing a race before :class:`StaleHead`
+reaches the caller (each retry starts from a book rebuilt from the log)."""
 
 
 class UnknownCase(KeyError):
@@ -95,19 +108,54 @@ class EscalationEngine:
         self.book = CaseBook()
         self.refresh()
 
-    def _commit(self, t: Transition) -> list[LogEntry]:
+    def _decide(self, at: datetime, decide: Callable[[Transition], R]) -> tuple[R, list[LogEntry]]:
+        """Take one decision on fresh state and append its events at the head it saw."""
+        for _ in range(DECISION_ATTEMPTS):
+            self.refresh()
+            base = self.book.last_seq
+            t = Transition(self.book, at, fhir=self.fhir)
+            try:
+                result = decide(t)
+            except BaseException:
+                if t.events:
+                    self._rebuild()  # half a decision was applied to the book: undo it
+                raise
+            entries = self._commit(t, base)
+            if entries is not None:
+                return result, entries
+        raise StaleHead(base, self.book.last_seq)
+
+    def _commit(self, t: Transition, base: int) -> list[LogEntry] | None:
+        """Append ``t``'s events after entry ``base``; ``None`` when another writer's entries
+        bear on the decision (the book is rebuilt from the log, to decide again)."""
         if not t.events:
             return []
-        try:
-            entries = self.log.append_many(t.events)
-        except BaseException:
-            self._rebuild()  # the book ran ahead of the log: put it back
-            raise
-        if entries and entries[0].seq != self.book.last_seq + 1:
-            self._rebuild()  # someone else wrote in between; their facts must be applied
-        elif entries:
+        touched = {item.entity_id for item in t.events}
+        expected = base
+        while True:
+            try:
+                entries = self.log.append_many(t.events, expected_seq=expected)
+            except StaleHead:
+                newer = list(self.log.entries(since_seq=expected))
+                if not newer or any(self._bears_on(e, touched) for e in newer):
+                    self._rebuild()
+                    return None
+                for entry in newer:  # about other entities: they commute with this decision
+                    self.book.apply(entry.kind, entry.payload, at=entry.at,
+                                    case_id=entry.case_id, seq=entry.seq)
+                expected = newer[-1].seq
+                continue
+            except BaseException:
+                self._rebuild()  # the book ran ahead of the log: put it back
+                raise
             self.book.last_seq = entries[-1].seq
-        return entries
+            return entries
+
+    @staticmethod
+    def _bears_on(entry: LogEntry, touched: set[str | None]) -> bool:
+        if not CaseBook.changes_state(entry.kind):
+            return False
+        return entry.entity_id is None or None in touched or entry.entity_id in touched
 
     def _now(self, at: datetime | None) -> datetime:
         moment = at if at is not None else self.clock.now()
@@ -124,13 +172,13 @@ class EscalationEngine:
         return self._holder.rules
 
     def _record_rules(self, rules: Rules, source: str) -> list[LogEntry]:
+        def decide(t: Transition) -> None:
+            if t.book.rules_version != rules.version:
+                t.emit("rules_version", {"version": rules.version, "source": source,
+                                         "rules": rules.model_dump(mode="json", by_alias=True)})
+
         with self._lock:
-            if self.book.rules_version == rules.version:
-                return []
-            t = Transition(self.book, self._now(None))
-            t.emit("rules_version", {"version": rules.version, "source": source,
-                                     "rules": rules.model_dump(mode="json", by_alias=True)})
-            return self._commit(t)
+            return self._decide(self._now(None), decide)[1]
 
     def reload_rules(self) -> RulesError | None:
         """Re-read the rules file. A bad file is logged (``rules_rejected``) and the running
@@ -141,11 +189,9 @@ class EscalationEngine:
         error = self._holder.reload()
         with self._lock:
             if error is not None:
-                t = Transition(self.book, self._now(None))
-                t.emit("rules_rejected", {"source": str(self._holder.path),
-                                          "errors": error.errors,
-                                          "running_version": self._holder.version})
-                self._commit(t)
+                rejected = {"source": str(self._holder.path), "errors": error.errors,
+                            "running_version": self._holder.version}
+                self._decide(self._now(None), lambda t: t.emit("rules_rejected", rejected))
                 return error
             self._record_rules(self._holder.rules, str(self._holder.path))
             return None
@@ -156,11 +202,8 @@ class EscalationEngine:
         """Take one signal record (a dict as on the signals topic). Never raises for a bad
         signal: it is logged ``signal_rejected`` and the outcome says why."""
         with self._lock:
-            self.refresh()
-            t = Transition(self.book, self._now(at), fhir=self.fhir)
-            outcome = receive_signal(t, self.rules, signal)
-            self._commit(t)
-            return outcome
+            rules = self.rules
+            return self._decide(self._now(at), lambda t: receive_signal(t, rules, signal))[0]
 
     def receive_many(self, signals: Iterable[Mapping[str, Any]], *,
                      at: datetime | None = None) -> list[SignalOutcome]:
@@ -169,16 +212,21 @@ class EscalationEngine:
     def tick(self, now: datetime | None = None) -> list[LogEntry]:
         """Fire every timer due at or before ``now`` (reminders, escalations, non-response
         notices, resolution of quiet cases), earliest first, one commit per timer."""
+        def fire_next(t: Transition) -> bool:
+            due = t.book.pop_due(moment)
+            if due is None:
+                return False
+            fire_timer(t, due[1], due[0])
+            return True
+
         with self._lock:
-            self.refresh()
             moment = self._now(now)
             entries: list[LogEntry] = []
-            while (due := self.book.pop_due(moment)) is not None:
-                due_at, case = due
-                t = Transition(self.book, moment, fhir=self.fhir)
-                fire_timer(t, case, due_at)
-                entries.extend(self._commit(t))
-            return entries
+            while True:
+                fired, committed = self._decide(moment, fire_next)
+                if not fired:
+                    return entries
+                entries.extend(committed)
 
     def act(self, case_id: str, action: str, *, by: str, at: datetime | None = None,
             note: str | None = None, details: Mapping[str, Any] | None = None
@@ -187,11 +235,8 @@ class EscalationEngine:
         ``signoff`` or ``note``. Raises :class:`UnknownCase` or
         :class:`~notifiers.case_decisions.CaseActionError`."""
         with self._lock:
-            self.refresh()
-            case = self.case(case_id)
-            t = Transition(self.book, self._now(at), fhir=self.fhir)
-            take_action(t, case, action, by, note, details)
-            return self._commit(t)
+            return self._decide(self._now(at), lambda t: take_action(
+                t, self.case(case_id), action, by, note, details))[1]
 
     # -- reading ---------------------------------------------------------------------
 
@@ -202,9 +247,10 @@ class EscalationEngine:
         return found
 
     def cases(self, *, status: str | None = None, entity_id: str | None = None) -> list[Case]:
+        """Cases by ``status`` (a :class:`CaseStatus` value, or ``active``: not closed)."""
+        wanted = None if status in (None, "active") else CaseStatus(status)
         found = [c for c in self.book.cases.values()
-                 if (status is None or c.status == CaseStatus(status)
-                     or (status == "active" and c.is_open))
+                 if (status is None or (c.is_open if wanted is None else c.status == wanted))
                  and (entity_id is None or c.key.entity_id == entity_id)]
         return sorted(found, key=lambda c: (c.opened_at, c.case_id))
 

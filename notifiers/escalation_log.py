@@ -15,6 +15,17 @@ Backends, chosen by URL in :func:`open_log`:
 * ``postgresql://user@host:5432/db`` with an optional ``?schema=name`` (or libpq's
   ``options=-csearch_path=name``) — :class:`notifiers.log_postgres.PostgresEscalationLog`,
   for workers on several hosts.
+* ``memory://`` — :class:`notifiers.memory_log.MemoryEscalationLog`, a new empty log held in
+  the process (tests, benchmarks, demos); gone when it is closed.
+
+Every backend takes an optional ``expected_seq`` on ``append``/``append_many``: the append
+happens only if the head of the chain is still that entry, else :class:`StaleHead` is raised
+and nothing is written. The escalation engine uses it so that two workers deciding on the
+same case at once cannot both act on what they last saw.
+
+This module is where to import the log's types from: :class:`EscalationLog` (the Protocol),
+:class:`LogEntry`, :class:`LogItem`, :class:`VerifyResult` and :class:`StaleHead` (defined in
+:mod:`notifiers.log_chain`, which holds the hash chain and the JSON rules behind it).
 
 Payloads hold aggregates only (counts, rates, limits, recipients' roles): never a patient
 identifier, and the log itself writes nothing to application logs.
@@ -38,24 +49,35 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from notifiers.log_chain import LogEntry, VerifyResult
+from notifiers.log_chain import LogEntry, LogItem, StaleHead, VerifyResult, verify_chain
 
-__all__ = ["DEFAULT_LOG_URL", "EscalationLog", "LogEntry", "VerifyResult", "open_log"]
+__all__ = [
+    "DEFAULT_LOG_URL",
+    "EscalationLog",
+    "LogEntry",
+    "LogItem",
+    "StaleHead",
+    "VerifyResult",
+    "open_log",
+]
 
 DEFAULT_LOG_URL = "sqlite:///vigil-escalation.db"
-
-LogItem = tuple[str, dict[str, Any], datetime, str | None, str | None]
-"""``(kind, payload, at, case_id, entity_id)`` for :meth:`EscalationLog.append_many`."""
 
 
 @runtime_checkable
 class EscalationLog(Protocol):
-    """What every escalation-log backend provides."""
+    """What every escalation-log backend provides.
+
+    The backends subclass it explicitly and supply :meth:`append_many`, :meth:`entries`
+    and :meth:`close`; :meth:`append` (a batch of one), :meth:`verify` (the chain walked
+    by :func:`~notifiers.log_chain.verify_chain`) and use as a context manager come from
+    here, so every backend numbers, hashes and checks entries the same way.
+    """
 
     def append(
         self,
@@ -65,16 +87,24 @@ class EscalationLog(Protocol):
         at: datetime,
         case_id: str | None = None,
         entity_id: str | None = None,
+        expected_seq: int | None = None,
     ) -> LogEntry:
         """Append one fact at the head of the chain and return it, numbered and hashed.
 
         ``at`` is the time of the fact (tz-aware); ``payload`` must be JSON-ready (datetimes
-        are written as RFC 3339 UTC text, which is how they read back).
+        are written as RFC 3339 UTC text, which is how they read back). With
+        ``expected_seq``, append only if the head is that entry (0: the log is empty), else
+        raise :class:`StaleHead`.
         """
-        ...
+        return self.append_many(
+            [LogItem(kind, payload, at, case_id, entity_id)], expected_seq=expected_seq
+        )[0]
 
-    def append_many(self, items: Sequence[LogItem]) -> list[LogEntry]:
-        """Append ``(kind, payload, at, case_id, entity_id)`` items in one transaction."""
+    def append_many(
+        self, items: Iterable[LogItem], *, expected_seq: int | None = None
+    ) -> list[LogEntry]:
+        """Append ``(kind, payload, at, case_id, entity_id)`` items in one transaction
+        (all or none), with the same ``expected_seq`` check as :meth:`append`."""
         ...
 
     def entries(
@@ -90,11 +120,17 @@ class EscalationLog(Protocol):
 
     def verify(self) -> VerifyResult:
         """Walk the whole chain; report how many entries are intact and the first bad one."""
-        ...
+        return verify_chain(self.entries())
 
     def close(self) -> None:
         """Release the connection."""
         ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def open_log(url: str, *, create: bool = True) -> EscalationLog:
@@ -104,12 +140,18 @@ def open_log(url: str, *, create: bool = True) -> EscalationLog:
     ``LookupError`` otherwise) and nothing is written: what an auditor's read-only tool wants,
     so that a mistyped path is an error rather than an empty, "intact" log.
 
-    >>> open_log("mysql://db/vigil")
+    >>> open_log("mysql://db")
     Traceback (most recent call last):
     ...
-    ValueError: unsupported escalation log URL 'mysql://db/vigil': use sqlite:///path.db or postgresql://...
+    ValueError: unsupported escalation log URL 'mysql://db': use sqlite://, postgresql:// or memory://
     """
     scheme = url.split(":", 1)[0].lower()
+    if scheme == "memory":
+        if not create:
+            raise LookupError("a memory:// log exists only in the process that created it")
+        from notifiers.memory_log import MemoryEscalationLog
+
+        return MemoryEscalationLog()
     if scheme == "sqlite":
         from notifiers.log_sqlite import SqliteEscalationLog
 
@@ -120,7 +162,7 @@ def open_log(url: str, *, create: bool = True) -> EscalationLog:
         conninfo, schema = split_schema(url)
         return PostgresEscalationLog(conninfo, schema=schema, create=create)
     raise ValueError(
-        f"unsupported escalation log URL {url!r}: use sqlite:///path.db or postgresql://..."
+        f"unsupported escalation log URL {url!r}: use sqlite://, postgresql:// or memory://"
     )
 
 

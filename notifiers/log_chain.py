@@ -1,8 +1,11 @@
 """The hash chain behind the escalation log: canonical JSON, entry hashes and verification.
 
 Pure functions only: no database, no clock. The storage backends (``log_sqlite``,
-``log_postgres``) compute every hash here, so one definition of the chain serves both and an
-exported log can be checked offline with :func:`verify_chain`.
+``log_postgres``, ``memory_log``) compute every hash here, so one definition of the chain
+serves all of them and an exported log can be checked offline with :func:`verify_chain`.
+The JSON helpers (:func:`canonical_json`, :func:`json_ready`, :func:`rfc3339`,
+:func:`parse_rfc3339`, :func:`finite`) are also the escalation engine's, so what it decides
+on is byte for byte what the log stores.
 
 Canonical JSON
 --------------
@@ -14,8 +17,13 @@ The bytes that are hashed are the entry serialised as
 * ``datetime`` values as RFC 3339 in UTC with a ``Z`` suffix, with microseconds only when
   they are not zero (``2024-05-01T09:30:00Z``, ``2024-05-01T09:30:00.250000Z``); naive
   datetimes are refused because their instant is unknown;
-* tuples as arrays; NaN and infinities refused (JSON has no spelling for them); integers
-  and floats as Python's ``json`` writes them (shortest round-tripping form).
+* ``date`` values as ``YYYY-MM-DD``; tuples as arrays; any other mapping as an object;
+* NaN, infinities and sets refused (JSON has no spelling for the first two, and no order
+  for the third); integers and floats as Python's ``json`` writes them (shortest
+  round-tripping form).
+
+:func:`next_entry` stores a payload in its read-back form (:func:`json_ready`) and hashes
+that, so the hash is always over exactly what storage returns, whatever the writer passed.
 
 Entry hash
 ----------
@@ -40,8 +48,8 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of entry 1."""
@@ -114,6 +122,44 @@ class LogEntry:
         )
 
 
+class LogItem(NamedTuple):
+    """One entry to append, as given to ``append_many``: ``(kind, payload, at, case_id,
+    entity_id)``; a plain tuple in that order does as well."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    at: datetime
+    case_id: str | None = None
+    entity_id: str | None = None
+
+
+class StaleHead(RuntimeError):
+    """A compare-and-append found the chain's head elsewhere than the writer expected.
+
+    Raised by ``append``/``append_many`` given ``expected_seq`` when another writer appended
+    since: nothing of the batch is written, and the caller decides again on fresh state.
+    """
+
+    def __init__(self, expected_seq: int, head_seq: int) -> None:
+        super().__init__(f"expected the log's head at entry {expected_seq}, it is at {head_seq}")
+        self.expected_seq = expected_seq
+        self.head_seq = head_seq
+
+
+def check_head(expected_seq: int | None, head_seq: int) -> None:
+    """Raise :class:`StaleHead` unless ``expected_seq`` is ``None`` or the head's ``seq``.
+
+    >>> check_head(None, 7), check_head(7, 7)
+    (None, None)
+    >>> check_head(6, 7)
+    Traceback (most recent call last):
+    ...
+    notifiers.log_chain.StaleHead: expected the log's head at entry 6, it is at 7
+    """
+    if expected_seq is not None and expected_seq != head_seq:
+        raise StaleHead(expected_seq, head_seq)
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     """The outcome of walking a chain.
@@ -152,39 +198,32 @@ def rfc3339(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment}: give a timezone (UTC)")
-    utc = moment.astimezone(UTC)
-    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return utc.strftime(pattern)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
-def parse_rfc3339(text: str) -> datetime:
-    """RFC 3339 text back to a tz-aware UTC datetime.
+def parse_rfc3339(text: str | datetime) -> datetime:
+    """RFC 3339 text (``Z`` or an offset; or a tz-aware datetime) as a tz-aware UTC datetime.
 
     >>> parse_rfc3339("2024-05-01T09:30:00.250000Z")
     datetime.datetime(2024, 5, 1, 9, 30, 0, 250000, tzinfo=datetime.timezone.utc)
+    >>> parse_rfc3339("2024-05-01T10:30:00+01:00") == parse_rfc3339("2024-05-01t09:30:00z")
+    True
     """
-    moment = datetime.fromisoformat(text)
+    moment = text if isinstance(text, datetime) else datetime.fromisoformat(text.upper())
     if moment.tzinfo is None:
         raise ValueError(f"RFC 3339 time without offset: {text!r}")
     return moment.astimezone(UTC)
 
 
-def _jsonable(obj: Any) -> Any:
+def _default(obj: Any) -> Any:
+    """What the C encoder cannot write by itself (it does the rest, fast)."""
     if isinstance(obj, datetime):
         return rfc3339(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ValueError(f"{obj} has no JSON spelling")
+    if isinstance(obj, date):
+        return obj.isoformat()
     if isinstance(obj, Mapping):
-        out = {}
-        for key, value in obj.items():
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-            out[key] = _jsonable(value)
-        return out
-    if isinstance(obj, list | tuple):
-        return [_jsonable(item) for item in obj]
-    if obj is None or isinstance(obj, str | int | float):
-        return obj
+        return dict(obj)
+    # Sets have no order and no JSON spelling: refused rather than guessed at.
     raise TypeError(f"{type(obj).__name__} is not JSON-ready")
 
 
@@ -193,28 +232,52 @@ def canonical_json(obj: Any) -> bytes:
 
     >>> canonical_json({"b": [1, 2.5, None], "a": "café", "at": datetime(2024, 5, 1, tzinfo=UTC)})
     b'{"a":"caf\\xc3\\xa9","at":"2024-05-01T00:00:00Z","b":[1,2.5,null]}'
-    >>> canonical_json({"z": {"y": 1, "x": (True, False)}})
-    b'{"z":{"x":[true,false],"y":1}}'
+    >>> canonical_json({"z": {"y": 1, "x": (True, False)}, "due": date(2027, 1, 4)})
+    b'{"due":"2027-01-04","z":{"x":[true,false],"y":1}}'
     >>> canonical_json({"rate": float("nan")})
     Traceback (most recent call last):
     ...
-    ValueError: nan has no JSON spelling
+    ValueError: NaN and infinities have no JSON spelling
+    >>> canonical_json({"ids": {1, 2}})
+    Traceback (most recent call last):
+    ...
+    TypeError: set is not JSON-ready
     """
-    # Converting first (rather than json's ``default=``) catches NaN, tuples and non-string
-    # keys, which json.dumps would otherwise write in ways two implementations disagree on.
-    return json.dumps(
-        _jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
+    try:
+        text = json.dumps(obj, default=_default, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            raise ValueError("NaN and infinities have no JSON spelling") from None
+        raise
+    return text.encode("utf-8")
 
 
-def json_ready(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload as it will read back from storage: canonical JSON, parsed.
+def json_ready(obj: Any) -> Any:
+    """``obj`` as it reads back from storage: canonical JSON, parsed.
+
+    The engine applies every event to its case projection in this form both when it decides
+    and when it rebuilds from the log, so the two can never differ.
 
     >>> json_ready({"due": datetime(2024, 5, 1, tzinfo=UTC), "stages": (2, 3)})
     {'due': '2024-05-01T00:00:00Z', 'stages': [2, 3]}
     """
-    return json.loads(canonical_json(payload))
+    return json.loads(canonical_json(obj))
+
+
+def finite(obj: Any) -> Any:
+    """Non-finite floats replaced by ``None`` throughout, so that any signal can be logged.
+
+    >>> finite({"statistic": float("nan"), "limits": [1.5, float("inf")]})
+    {'statistic': None, 'limits': [1.5, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
@@ -280,6 +343,25 @@ def next_entry(
         hash="",
     )
     return replace(entry, hash=entry_hash(prev_hash, entry.fields()))
+
+
+def extend_chain(prev_seq: int, prev_hash: str, items: Iterable[LogItem]) -> list[LogEntry]:
+    """The entries appending ``items`` after ``(prev_seq, prev_hash)``, in order.
+
+    Every backend builds a batch with this before writing any of it, so a bad item (a naive
+    time, a payload that is not JSON) writes nothing.
+
+    >>> t = datetime(2024, 5, 1, tzinfo=UTC)
+    >>> [(e.seq, e.kind) for e in extend_chain(4, "f" * 64, [LogItem("signal", {}, t),
+    ...                                                      ("route", {}, t, "C1", "RXF")])]
+    [(5, 'signal'), (6, 'route')]
+    """
+    batch = []
+    for kind, payload, at, case_id, entity_id in items:
+        entry = next_entry(prev_seq, prev_hash, kind, payload, at, case_id, entity_id)
+        batch.append(entry)
+        prev_seq, prev_hash = entry.seq, entry.hash
+    return batch
 
 
 def verify_chain(entries: Iterable[LogEntry]) -> VerifyResult:

@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from notifiers.escalation_log import EscalationLog
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
-    VerifyResult,
+    LogItem,
     canonical_json,
+    check_head,
     decode_entry,
-    next_entry,
-    verify_chain,
+    extend_chain,
 )
 
 TABLE = "escalation_log"
@@ -85,7 +85,7 @@ _TRIGGERS = {
 _COLUMNS = "seq, at, kind, case_id, entity_id, payload, prev_hash, hash"
 
 
-class PostgresEscalationLog:
+class PostgresEscalationLog(EscalationLog):
     """An :class:`~notifiers.escalation_log.EscalationLog` in a PostgreSQL table.
 
     Parameters
@@ -155,20 +155,10 @@ class PostgresEscalationLog:
                     sql.SQL(statement).format(trigger=sql.Identifier(trigger), **names)
                 )
 
-    def append(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        at: datetime,
-        case_id: str | None = None,
-        entity_id: str | None = None,
-    ) -> LogEntry:
-        return self.append_many([(kind, payload, at, case_id, entity_id)])[0]
-
     def append_many(
-        self, items: Sequence[tuple[str, dict[str, Any], datetime, str | None, str | None]]
+        self, items: Iterable[LogItem], *, expected_seq: int | None = None
     ) -> list[LogEntry]:
+        items = list(items)
         if not items:
             return []
         head_query = sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1").format(
@@ -181,11 +171,8 @@ class PostgresEscalationLog:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
             head = cur.execute(head_query).fetchone()
             prev_seq, prev_hash = head or (0, GENESIS_HASH)
-            written = []
-            for kind, payload, at, case_id, entity_id in items:
-                entry = next_entry(prev_seq, prev_hash, kind, payload, at, case_id, entity_id)
-                written.append(entry)
-                prev_seq, prev_hash = entry.seq, entry.hash
+            check_head(expected_seq, prev_seq)
+            written = extend_chain(prev_seq, prev_hash, items)
             cur.executemany(insert, [_row(entry) for entry in written])
         return written
 
@@ -219,18 +206,9 @@ class PostgresEscalationLog:
                 return
             last = rows[-1][0]
 
-    def verify(self) -> VerifyResult:
-        return verify_chain(self.entries())
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> PostgresEscalationLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _first_schema(conn: psycopg.Connection[Any]) -> str:

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from notifiers.escalation_log import EscalationLog
 from notifiers.log_chain import (
     GENESIS_HASH,
     LogEntry,
-    VerifyResult,
+    LogItem,
     canonical_json,
+    check_head,
     decode_entry,
-    next_entry,
+    extend_chain,
     rfc3339,
-    verify_chain,
 )
 
 TABLE = "escalation_log"
@@ -67,7 +68,7 @@ END;
 _COLUMNS = "seq, at, kind, case_id, entity_id, payload, prev_hash, hash"
 
 
-class SqliteEscalationLog:
+class SqliteEscalationLog(EscalationLog):
     """An :class:`~notifiers.escalation_log.EscalationLog` in a SQLite file (or in memory).
 
     Parameters
@@ -111,7 +112,7 @@ class SqliteEscalationLog:
         try:
             if create:
                 if not in_memory:
-                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    _use_wal(self._conn, timeout)
                 self._conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
             elif not self._conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
@@ -121,20 +122,10 @@ class SqliteEscalationLog:
             self._conn.close()
             raise
 
-    def append(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        at: datetime,
-        case_id: str | None = None,
-        entity_id: str | None = None,
-    ) -> LogEntry:
-        return self.append_many([(kind, payload, at, case_id, entity_id)])[0]
-
     def append_many(
-        self, items: Sequence[tuple[str, dict[str, Any], datetime, str | None, str | None]]
+        self, items: Iterable[LogItem], *, expected_seq: int | None = None
     ) -> list[LogEntry]:
+        items = list(items)
         if not items:
             return []
         with self._lock:
@@ -144,11 +135,8 @@ class SqliteEscalationLog:
                     f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
                 prev_seq, prev_hash = head or (0, GENESIS_HASH)
-                written = []
-                for kind, payload, at, case_id, entity_id in items:
-                    entry = next_entry(prev_seq, prev_hash, kind, payload, at, case_id, entity_id)
-                    written.append(entry)
-                    prev_seq, prev_hash = entry.seq, entry.hash
+                check_head(expected_seq, prev_seq)
+                written = extend_chain(prev_seq, prev_hash, items)
                 self._conn.executemany(
                     f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [_row(entry) for entry in written],
@@ -182,18 +170,23 @@ class SqliteEscalationLog:
                 return
             last = rows[-1][0]
 
-    def verify(self) -> VerifyResult:
-        return verify_chain(self.entries())
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> SqliteEscalationLog:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL journaling (it stays so). Switching needs a moment alone with
+    the file and SQLite answers "locked" at once rather than waiting, so processes opening a
+    new log together retry until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _row(entry: LogEntry) -> tuple[Any, ...]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -178,9 +179,10 @@ class Rules(BaseModel):
         data = self.model_dump(mode="json", by_alias=True)
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """sha256 of the canonical content: comments and layout do not change it."""
+        """sha256 of the canonical content: comments and layout do not change it (computed
+        once: the rules are frozen, and routing asks for it on every signal)."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def route(self, signal: Mapping[str, Any]) -> list[Route]:

@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "streams.risk_model_commands",
     "streams.calibration_commands",
     "notifiers.audit_commands",
+    "notifiers.rules_commands",
+    "notifiers.case_commands",
 )
 """Modules that add their own subcommands with ``add_commands(subparsers)``."""
 
@@ -61,6 +63,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if config_path is None:
         print("vigil replay: --config is required with an events file", file=sys.stderr)
         return EXIT_USAGE
+    if args.escalate is not None:
+        from notifiers.rules import RulesError, load_rules
+
+        try:  # a bad rules file is refused before any work is done
+            load_rules(args.escalate)
+        except RulesError as error:
+            print("\n".join(error.errors), file=sys.stderr)
+            return EXIT_USAGE
     try:
         config = load_config(config_path)
     except ConfigError as error:
@@ -86,6 +96,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{report['signals']} signals from {report['monitors']} monitors "
         f"in {report['seconds']} s; outputs in {out}/"
     )
+    if args.escalate is not None:
+        from notifiers.replay_escalation import escalate_replay_outputs
+
+        escalation = escalate_replay_outputs(
+            out, args.escalate, log_url=args.log, outbox=args.outbox,
+            events=None if str(events) == "-" else events,
+        )
+        print(escalation.line())
+        report["escalation"] = escalation.as_dict()
     print(json.dumps(report))
     return 0
 
@@ -107,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the bundled synthetic sample)")
     p.add_argument("--config", type=Path, help="metric configuration (YAML)")
     p.add_argument("--out", default="vigil-out", help="output folder (default: vigil-out)")
+    p.add_argument("--escalate", metavar="RULES", help="then run the signals through "
+                   "escalation with these rules, on simulated time following event time")
+    p.add_argument("--log", metavar="URL", help="escalation log for --escalate "
+                   "(default: sqlite:///OUT/escalation.db)")
+    p.add_argument("--outbox", metavar="DIR", type=Path,
+                   help="outbox folder for --escalate (default: OUT/outbox)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("schema", help="print the event contract's JSON Schema")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+from notifiers.escalation_log import EscalationLog, open_log
+from tests import log_backends
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +24,29 @@ def synthetic_replay(tmp_path_factory) -> Path:
     out = folder / "out"
     assert main(["replay", str(events), "--config", str(config), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(params=log_backends.STORED)
+def log_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[log_backends.Backend]:
+    """An empty log location on SQLite and on PostgreSQL, with raw SQL access."""
+    with log_backends.fresh_backend(request.param, tmp_path) as backend:
+        yield backend
+
+
+@pytest.fixture(params=log_backends.ALL)
+def new_log(request: pytest.FixtureRequest,
+            tmp_path: Path) -> Iterator[Callable[[], EscalationLog]]:
+    """Make fresh, empty escalation logs on one backend (memory, sqlite, postgresql), each
+    closed (and its schema dropped) after the test. Heavier tests narrow the backends with
+    ``@pytest.mark.parametrize("new_log", log_backends.STORED, indirect=True)``."""
+    with ExitStack() as stack:
+
+        def make() -> EscalationLog:
+            if request.param == "memory":
+                return open_log("memory://")
+            backend = stack.enter_context(log_backends.fresh_backend(request.param, tmp_path))
+            log = open_log(backend.url)
+            stack.callback(log.close)
+            return log
+
+        yield make

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from notifiers.clock import ManualClock
 from notifiers.engine import EscalationEngine
-from notifiers.memory_log import MemoryEscalationLog
+from notifiers.escalation_log import EscalationLog
 from notifiers.rules import Rules, RulesHolder, default_rules_path, load_rules
+
+NewLog = Callable[[], EscalationLog]
+"""The ``new_log`` fixture (``tests/conftest.py``): a fresh log on the backend under test."""
 
 
 def at(text: str) -> datetime:
@@ -38,11 +42,12 @@ def signal(level: str = "alert", *, entity_id: str = "RXF", entity_type: str = "
     return record
 
 
-def engine(start: str = "2026-12-01 09:00", rules: Rules | RulesHolder | None = None,
-           log: MemoryEscalationLog | None = None) -> tuple[EscalationEngine, ManualClock]:
+def engine(log: EscalationLog, start: str = "2026-12-01 09:00",
+           rules: Rules | RulesHolder | None = None) -> tuple[EscalationEngine, ManualClock]:
+    """An engine with the default rules (or ``rules``) on ``log``, its clock at ``start``."""
     clock = ManualClock(at(start))
     holder = rules if rules is not None else RulesHolder(default_rules_path())
-    return EscalationEngine(log or MemoryEscalationLog(), holder, clock=clock), clock
+    return EscalationEngine(log, holder, clock=clock), clock
 
 
 def default_rules() -> Rules:

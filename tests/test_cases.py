@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
+from contextlib import closing
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,11 +20,12 @@ from notifiers.cases import CaseStatus
 from notifiers.channels import build_notifiers
 from notifiers.delivery import Dispatcher
 from notifiers.engine import EscalationEngine, UnknownCase
-from notifiers.memory_log import MemoryEscalationLog
+from notifiers.escalation_log import EscalationLog, open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.rules import RulesHolder, default_rules_path, parse_rules
 from notifiers.working_days import add_working_days
-from tests.escalation_helpers import at, default_rules, engine, kinds, requested, signal
+from tests.escalation_helpers import NewLog, at, default_rules, engine, kinds, requested, signal
+from tests.log_backends import Backend
 
 DEVICE = "05012345678900"
 
@@ -31,8 +35,9 @@ def only_case(eng: EscalationEngine):  # type: ignore[no-untyped-def]
     return case
 
 
-def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything() -> None:
-    eng, _ = engine()
+def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything(
+        new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     outcome = eng.receive(signal("alert"))
     assert outcome.status == "opened"
     case = eng.case(outcome.case_ids[0])
@@ -51,8 +56,8 @@ def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything() 
     assert route["rules_version"] == default_rules().version
 
 
-def test_messages_carry_aggregates_only() -> None:
-    eng, _ = engine()
+def test_messages_carry_aggregates_only(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     eng.receive(signal("alarm", details={"patients": ["p1"], "providers": ["RXF"]}))
     (notice,) = requested(eng.log)
     flat = json.dumps(notice["message"])
@@ -61,8 +66,8 @@ def test_messages_carry_aggregates_only() -> None:
     assert notice["message"]["fhir"]["resourceType"] == "Communication"
 
 
-def test_duplicate_signal_ids_are_dropped() -> None:
-    eng, _ = engine()
+def test_duplicate_signal_ids_are_dropped(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     first = eng.receive(signal("alert"))
     again = eng.receive(signal("alert"))
     assert again.status == "duplicate"
@@ -71,8 +76,8 @@ def test_duplicate_signal_ids_are_dropped() -> None:
     assert kinds(eng.log.entries(kind="signal_duplicate")) == ["signal_duplicate"]
 
 
-def test_a_new_signal_on_an_open_case_is_recorded_on_it() -> None:
-    eng, _ = engine()
+def test_a_new_signal_on_an_open_case_is_recorded_on_it(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     eng.receive(signal("alert", n=120))
     outcome = eng.receive(signal("alert", n=150))
     assert outcome.status == "recorded"
@@ -81,8 +86,8 @@ def test_a_new_signal_on_an_open_case_is_recorded_on_it() -> None:
     assert len(requested(eng.log)) == 1  # nothing sent again
 
 
-def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited() -> None:
-    eng, _ = engine()
+def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     opened = eng.receive(signal("alert", n=120))
     upgraded = eng.receive(signal("alarm", n=160))
     assert upgraded.status == "upgraded" and upgraded.case_ids == opened.case_ids
@@ -98,11 +103,11 @@ def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited() -> No
     assert eng.receive(signal("alert", direction="better", n=171)).status == "opened"
 
 
-def test_continue_opens_a_companion_case_alongside() -> None:
+def test_continue_opens_a_companion_case_alongside(new_log: NewLog) -> None:
     rules = default_rules().model_dump(mode="json", by_alias=True)
     rules["routes"].insert(0, {"name": "operator-copy", "match": {"level": "alarm"},
                                "policy": "operator_only", "continue": True})
-    eng, _ = engine(rules=parse_rules(rules))
+    eng, _ = engine(new_log(), rules=parse_rules(rules))
     outcome = eng.receive(signal("alarm"))
     main, companion = (eng.case(c) for c in outcome.case_ids)
     assert main.policy_name == "hqip_alarm" and main.key.lane == "main"
@@ -112,10 +117,10 @@ def test_continue_opens_a_companion_case_alongside() -> None:
     assert {r["recipient"] for r in requested(eng.log)} == {"provider", "operator"}
 
 
-def test_policy_is_frozen_onto_the_case(tmp_path: Path) -> None:
+def test_policy_is_frozen_onto_the_case(new_log: NewLog, tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(default_rules_path().read_text())
-    eng, _ = engine(rules=RulesHolder(path))
+    eng, _ = engine(new_log(), rules=RulesHolder(path))
     old = eng.receive(signal("alarm", entity_id="RXF")).case_ids[0]
     data = yaml.safe_load(path.read_text())
     data["policies"]["hqip_alarm"]["stages"][0]["respond_within_working_days"] = 40
@@ -130,8 +135,9 @@ def test_policy_is_frozen_onto_the_case(tmp_path: Path) -> None:
     assert again.case(old).policy.stages[0].respond_within_working_days == 25
 
 
-def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock() -> None:
-    eng, clock = engine("2026-12-14 10:00")
+def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock(
+        new_log: NewLog) -> None:
+    eng, clock = engine(new_log(), "2026-12-14 10:00")
     case_id = eng.receive(signal("alarm")).case_ids[0]
     case = eng.case(case_id)
     # 25 working days across Christmas and New Year.
@@ -169,9 +175,9 @@ def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock()
     assert case.stage_outcomes[-1]["outcome"] == "non_response_notified"
 
 
-def test_a_coarse_tick_catches_up_on_the_same_timeline() -> None:
-    fine, clock = engine("2026-12-14 10:00")
-    coarse, _ = engine("2026-12-14 10:00")
+def test_a_coarse_tick_catches_up_on_the_same_timeline(new_log: NewLog) -> None:
+    fine, clock = engine(new_log(), "2026-12-14 10:00")
+    coarse, _ = engine(new_log(), "2026-12-14 10:00")
     for eng in (fine, coarse):
         eng.receive(signal("alarm"))
     day = at("2026-12-14 10:00")
@@ -183,8 +189,8 @@ def test_a_coarse_tick_catches_up_on_the_same_timeline() -> None:
         == [(e.kind, e.payload.get("due_at")) for e in coarse.log.entries(kind="deadline_set")]
 
 
-def test_response_advances_the_stage_and_actions_record_who_and_when() -> None:
-    eng, clock = engine("2027-01-04 09:00")
+def test_response_advances_the_stage_and_actions_record_who_and_when(new_log: NewLog) -> None:
+    eng, clock = engine(new_log(), "2027-01-04 09:00")
     case_id = eng.receive(signal("alarm")).case_ids[0]
     clock.set(at("2027-01-12 15:30"))
     eng.act(case_id, "note", by="Ops A", note="called the lead clinician")
@@ -204,16 +210,16 @@ def test_response_advances_the_stage_and_actions_record_who_and_when() -> None:
         eng.act("c-nope", "note", by="Ops A")
 
 
-def test_confirm_is_only_taken_when_a_decision_is_awaited() -> None:
-    eng, _ = engine()
+def test_confirm_is_only_taken_when_a_decision_is_awaited(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     case_id = eng.receive(signal("alarm")).case_ids[0]
     with pytest.raises(CaseActionError, match="confirm-or-withdraw"):
         eng.act(case_id, "confirm", by="Audit Lead")
     assert list(eng.log.entries(kind="action")) == []  # refused actions log nothing
 
 
-def test_withdraw_closes_the_case_tells_the_provider_and_frees_the_key() -> None:
-    eng, _ = engine()
+def test_withdraw_closes_the_case_tells_the_provider_and_frees_the_key(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     case_id = eng.receive(signal("alarm", n=1)).case_ids[0]
     eng.act(case_id, "withdraw", by="Audit Lead", note="coding error corrected")
     case = eng.case(case_id)
@@ -225,8 +231,8 @@ def test_withdraw_closes_the_case_tells_the_provider_and_frees_the_key() -> None
     assert eng.receive(signal("alarm", n=2)).status == "opened"
 
 
-def test_nothing_reaches_cqc_before_signoff(tmp_path: Path) -> None:
-    eng, _ = engine()
+def test_nothing_reaches_cqc_before_signoff(new_log: NewLog, tmp_path: Path) -> None:
+    eng, _ = engine(new_log())
     log = eng.log
     dispatcher = Dispatcher(log, build_notifiers(embedded_recipients(tmp_path)),
                             embedded_recipients(tmp_path))
@@ -248,8 +254,8 @@ def test_nothing_reaches_cqc_before_signoff(tmp_path: Path) -> None:
     assert "CONFIRMED" in sent.read_text()
 
 
-def test_device_alarm_reports_to_mhra_after_signoff_then_informs_the_users() -> None:
-    eng, _ = engine()
+def test_device_alarm_reports_to_mhra_after_signoff_then_informs_the_users(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     outcome = eng.receive(signal("alarm", entity_type="device", entity_id=DEVICE,
                                  provider=None, details={"providers": ["RXF", "RAJ"]}))
     case = eng.case(outcome.case_ids[0])
@@ -265,8 +271,8 @@ def test_device_alarm_reports_to_mhra_after_signoff_then_informs_the_users() -> 
     assert case.status is CaseStatus.MONITORING
 
 
-def test_open_cases_and_pending_deadlines_survive_a_restart() -> None:
-    eng, _ = engine("2026-12-14 10:00")
+def test_open_cases_and_pending_deadlines_survive_a_restart(new_log: NewLog) -> None:
+    eng, _ = engine(new_log(), "2026-12-14 10:00")
     log = eng.log
     case_id = eng.receive(signal("alarm")).case_ids[0]
     eng.receive(signal("alert", entity_id="RAJ"))
@@ -287,8 +293,8 @@ def test_open_cases_and_pending_deadlines_survive_a_restart() -> None:
     assert log.verify().ok
 
 
-def test_a_second_writer_is_picked_up() -> None:
-    eng, _ = engine()
+def test_a_second_writer_is_picked_up(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     case_id = eng.receive(signal("alarm")).case_ids[0]
     cli = EscalationEngine(eng.log)  # no rules needed to act
     cli.act(case_id, "respond", by="Ops B")
@@ -299,8 +305,8 @@ def test_a_second_writer_is_picked_up() -> None:
     assert eng.book.last_seq == max(e.seq for e in eng.log.entries())
 
 
-def test_quiet_cases_resolve_and_new_signals_hold_them_open() -> None:
-    eng, clock = engine("2027-01-04 09:00")
+def test_quiet_cases_resolve_and_new_signals_hold_them_open(new_log: NewLog) -> None:
+    eng, clock = engine(new_log(), "2027-01-04 09:00")
     case_id = eng.receive(signal("alert", n=1)).case_ids[0]
     clock.set(at("2027-01-25 09:00"))
     eng.receive(signal("alert", n=2))
@@ -312,8 +318,8 @@ def test_quiet_cases_resolve_and_new_signals_hold_them_open() -> None:
     assert eng.receive(signal("alert", n=3)).status == "opened"
 
 
-def test_bad_signals_are_rejected_as_values_and_logged() -> None:
-    eng, _ = engine()
+def test_bad_signals_are_rejected_as_values_and_logged(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     bad = signal("alert")
     del bad["entity_id"]
     outcome = eng.receive(bad)
@@ -330,22 +336,93 @@ def run_case_cli(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def test_case_cli_acts_on_the_log(monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    log = MemoryEscalationLog()
-    monkeypatch.setattr(case_commands, "open_log", lambda url: log)
-    eng, _ = engine(log=log)
-    case_id = eng.receive(signal("alarm")).case_ids[0]
-    assert run_case_cli(["case", "list", "--log", "memory://"]) == 0
+def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.MonkeyPatch,
+                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = log_backend.url
+    with closing(open_log(url)) as log:
+        eng, _ = engine(log)
+        case_id = eng.receive(signal("alarm")).case_ids[0]
+    assert run_case_cli(["case", "list", "--log", url]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["case_ids"] == [case_id]
     assert run_case_cli(["case", "respond", case_id, "--by", "Ops C", "--kind",
-                         "data_corrected", "--log", "memory://"]) == 0
+                         "data_corrected", "--log", url]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert result["stage"] == "review" and "action" in result["logged"]
-    assert run_case_cli(["case", "signoff", case_id, "--by", "X", "--log", "m://"]) == 1
+    assert run_case_cli(["case", "signoff", case_id, "--by", "X", "--log", url]) == 1
     assert "not awaiting sign-off" in capsys.readouterr().err
-    assert run_case_cli(["case", "show", case_id, "--log", "memory://"]) == 0
+    assert run_case_cli(["case", "note", "c-nope", "--by", "X", "--log", url]) == 1
+    monkeypatch.setenv("VIGIL_ESCALATION_LOG", url)
+    assert run_case_cli(["case", "show", case_id]) == 0
     shown = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert shown["actions"][0]["by"] == "Ops C"
-    monkeypatch.delenv("VIGIL_ESCALATION_LOG", raising=False)
+    # No log given and none at the default place: an error, and no empty log is made.
+    monkeypatch.delenv("VIGIL_ESCALATION_LOG")
+    monkeypatch.chdir(tmp_path)
     assert run_case_cli(["case", "list"]) == 2
+    assert not (tmp_path / "vigil-escalation.db").exists()
+
+
+class WritesFirst:
+    """A log through which another writer gets in just before this engine's next append."""
+
+    def __init__(self, log: EscalationLog, other: Callable[[], object]) -> None:
+        self.log, self.other = log, other
+
+    def append_many(self, items, *, expected_seq=None):  # type: ignore[no-untyped-def]
+        other, self.other = self.other, lambda: None
+        other()
+        return self.log.append_many(items, expected_seq=expected_seq)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+def test_two_workers_receiving_one_signal_at_once_open_one_case(new_log: NewLog) -> None:
+    log = new_log()
+    b, _ = engine(log)
+    a, _ = engine(WritesFirst(log, lambda: b.receive(signal("alarm"))))  # type: ignore[arg-type]
+    assert a.receive(signal("alarm")).status == "duplicate"  # decided again, on B's case
+    assert len(list(log.entries(kind="case_opened"))) == 1
+    assert len(requested(log)) == 1
+    assert log.verify().ok
+
+
+def test_a_decision_stands_when_the_other_writer_touched_something_else(
+        new_log: NewLog) -> None:
+    log = new_log()
+    b, _ = engine(log)
+
+    def elsewhere() -> None:
+        b.receive(signal("alarm", entity_id="RAJ"))
+        log.append("notification_sent", {"key": "k", "channel": "c", "address": "a"},
+                   at=at("2026-12-01 09:00"))
+
+    a, _ = engine(WritesFirst(log, elsewhere))  # type: ignore[arg-type]
+    rebuilt = 0
+    original = a._rebuild
+
+    def counting() -> None:
+        nonlocal rebuilt
+        rebuilt += 1
+        original()
+
+    a._rebuild = counting  # type: ignore[method-assign]
+    opened = a.receive(signal("alarm", entity_id="RXF"))
+    assert opened.status == "opened" and rebuilt == 0
+    assert a.book.last_seq == max(e.seq for e in log.entries())
+    fresh = EscalationEngine(log)
+    assert {c.case_id: c.to_dict() for c in a.cases()} == \
+        {c.case_id: c.to_dict() for c in fresh.cases()}
+    assert {c.key.entity_id for c in a.cases()} == {"RXF", "RAJ"}
+
+
+def test_an_action_raced_by_another_action_is_decided_again(new_log: NewLog) -> None:
+    log = new_log()
+    a0, _ = engine(log)
+    case_id = a0.receive(signal("alarm")).case_ids[0]
+    b = EscalationEngine(log)
+    racing = WritesFirst(log, lambda: b.act(case_id, "withdraw", by="Ops B"))
+    a = EscalationEngine(racing)  # type: ignore[arg-type]
+    with pytest.raises(CaseActionError, match="closed"):
+        a.act(case_id, "respond", by="Ops A")  # on the state B left: the case is closed
+    assert [e.payload["action"] for e in log.entries(kind="action")] == ["withdraw"]

@@ -6,16 +6,18 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 
 from notifiers.adapter import DeliveryResult, Notification
 from notifiers.channels import build_notifiers
 from notifiers.delivery import Dispatcher, RetryPolicy
-from notifiers.memory_log import MemoryEscalationLog
+from notifiers.escalation_log import EscalationLog
 from notifiers.outbox_adapter import OutboxNotifier
 from notifiers.recipients import RecipientsConfig, embedded_recipients
 from notifiers.webhook_adapter import WebhookNotifier
-from tests.escalation_helpers import at, engine, signal
+from tests import log_backends
+from tests.escalation_helpers import NewLog, at, engine, signal
 from tests.webhook_receivers import SECRET, Receiver, serve
 
 FAST = RetryPolicy(first_delay=0.01, factor=2.0, max_delay=0.1, deadline=1.0,
@@ -30,14 +32,14 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def outbox_dispatcher(log: MemoryEscalationLog, folder: Path) -> Dispatcher:
+def outbox_dispatcher(log: EscalationLog, folder: Path) -> Dispatcher:
     recipients = embedded_recipients(folder)
     return Dispatcher(log, build_notifiers(recipients), recipients, retry=FAST)
 
 
 def test_outbox_delivers_each_notification_once_across_reruns_and_restarts(
-        tmp_path: Path) -> None:
-    eng, _ = engine()
+        new_log: NewLog, tmp_path: Path) -> None:
+    eng, _ = engine(new_log())
     for code in PROVIDERS:
         eng.receive(signal("alert", entity_id=code))
     report = asyncio.run(outbox_dispatcher(eng.log, tmp_path).dispatch_pending())
@@ -54,8 +56,11 @@ def test_outbox_delivers_each_notification_once_across_reruns_and_restarts(
     assert len(list(eng.log.entries(kind="notification_sent"))) == 5
 
 
-def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged() -> None:
-    async def scenario() -> tuple[Receiver, Receiver, MemoryEscalationLog, Dispatcher]:
+# The slowest test of the suite (it waits on timeouts): the stored backends are enough.
+@pytest.mark.parametrize("new_log", log_backends.STORED, indirect=True)
+def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged(
+        new_log: NewLog) -> None:
+    async def scenario() -> tuple[Receiver, Receiver, EscalationLog, Dispatcher]:
         flaky = Receiver(fail_first=3, fail_status=503)
         hung = Receiver(hang=True)
         flaky_server, flaky_url = await serve(flaky)
@@ -66,7 +71,7 @@ def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged() -> N
             operator=[{"channel": "ops"}])
         notifiers = {"trusts": WebhookNotifier("trusts", flaky_url, SECRET, timeout=5),
                      "ops": WebhookNotifier("ops", hung_url, SECRET, timeout=5)}
-        eng, _ = engine()
+        eng, _ = engine(new_log())
         for code in PROVIDERS:
             eng.receive(signal("alert", entity_id=code))
         for region in ("ENG", "WAL"):
@@ -119,8 +124,9 @@ def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged() -> N
                   reason="timeout") >= 2
 
 
-def test_retry_after_is_honoured_and_permanent_failures_dead_letter_at_once() -> None:
-    async def scenario() -> MemoryEscalationLog:
+def test_retry_after_is_honoured_and_permanent_failures_dead_letter_at_once(
+        new_log: NewLog) -> None:
+    async def scenario() -> EscalationLog:
         slow_down = Receiver(fail_first=1, fail_status=429, retry_after="0.05")
         refuses = Receiver(fail_first=99, fail_status=422)
         s1, u1 = await serve(slow_down)
@@ -129,7 +135,7 @@ def test_retry_after_is_honoured_and_permanent_failures_dead_letter_at_once() ->
             channels={"a": {"type": "webhook"}, "b": {"type": "webhook"}},
             provider={"default": [{"channel": "a"}]}, operator=[{"channel": "b"}])
         notifiers = {"a": WebhookNotifier("a", u1, SECRET), "b": WebhookNotifier("b", u2, SECRET)}
-        eng, _ = engine()
+        eng, _ = engine(new_log())
         eng.receive(signal("alert"))
         eng.receive(signal("alarm", entity_type="national", entity_id="ENG"))
         dispatcher = Dispatcher(eng.log, notifiers, recipients, retry=FAST)
@@ -166,8 +172,8 @@ class Clumsy:
         return DeliveryResult.sent()
 
 
-def test_a_channel_that_raises_is_retried_like_any_failure() -> None:
-    eng, _ = engine()
+def test_a_channel_that_raises_is_retried_like_any_failure(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     eng.receive(signal("alert"))
     recipients = RecipientsConfig(channels={"c": {"type": "custom"}},
                                   provider={"default": [{"channel": "c"}]})
@@ -179,8 +185,9 @@ def test_a_channel_that_raises_is_retried_like_any_failure() -> None:
     assert reasons == ["exception", "ok"]
 
 
-def test_regulator_requests_without_a_prior_signoff_are_blocked(tmp_path: Path) -> None:
-    log = MemoryEscalationLog()
+def test_regulator_requests_without_a_prior_signoff_are_blocked(
+        new_log: NewLog, tmp_path: Path) -> None:
+    log = new_log()
     forged = {"key": "c-x:hqip_alarm:confirmation:cqc:stage", "recipient": "cqc",
               "purpose": "stage", "policy": "hqip_alarm", "stage": "confirmation",
               "template": "confirmation", "ods_codes": ["RXF"], "signoff": None,
@@ -196,12 +203,12 @@ def test_regulator_requests_without_a_prior_signoff_are_blocked(tmp_path: Path) 
     assert len(list(log.entries(kind="notification_blocked"))) == 1  # logged once
 
 
-def test_provider_targets_by_ods_code(tmp_path: Path) -> None:
+def test_provider_targets_by_ods_code(new_log: NewLog, tmp_path: Path) -> None:
     recipients = RecipientsConfig(
         channels={"out": {"type": "outbox", "directory": str(tmp_path)}},
         provider={"default": [{"channel": "out", "address": "other-trusts"}],
                   "by_ods": {"RXF": [{"channel": "out", "address": "rxf-lead"}]}})
-    eng, _ = engine()
+    eng, _ = engine(new_log())
     eng.receive(signal("alert", entity_id="RXF05"))  # a site of trust RXF
     eng.receive(signal("alert", entity_id="RAJ"))
     notifiers = {"out": OutboxNotifier("out", tmp_path)}
@@ -210,10 +217,11 @@ def test_provider_targets_by_ods_code(tmp_path: Path) -> None:
     assert len(list((tmp_path / "other-trusts").glob("*.json"))) == 1
 
 
-def test_a_role_without_a_target_is_dead_lettered_not_dropped(tmp_path: Path) -> None:
+def test_a_role_without_a_target_is_dead_lettered_not_dropped(
+        new_log: NewLog, tmp_path: Path) -> None:
     recipients = RecipientsConfig(channels={"out": {"type": "outbox", "directory": str(tmp_path)}},
                                   operator=[{"channel": "out"}])  # no provider target
-    eng, _ = engine()
+    eng, _ = engine(new_log())
     eng.receive(signal("alert"))
     dispatcher = Dispatcher(eng.log, {"out": OutboxNotifier("out", tmp_path)}, recipients)
     asyncio.run(dispatcher.dispatch_pending())
@@ -222,11 +230,11 @@ def test_a_role_without_a_target_is_dead_lettered_not_dropped(tmp_path: Path) ->
     assert (dead.payload["reason"], dead.payload["recipient"]) == ("no_target", "provider")
 
 
-def test_the_service_loop_ticks_and_delivers_until_stopped(tmp_path: Path) -> None:
+def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_path: Path) -> None:
     from notifiers.escalation_service import run_escalation
 
     async def scenario() -> None:
-        eng, clock = engine("2026-12-14 10:00")
+        eng, clock = engine(new_log(), "2026-12-14 10:00")
         eng.receive(signal("alarm"))
         clock.set(at("2027-01-22 09:00"))  # past the response deadline
         recipients = embedded_recipients(tmp_path)

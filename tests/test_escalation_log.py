@@ -8,72 +8,27 @@ import io
 import itertools
 import json
 import multiprocessing
-import sqlite3
+import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from notifiers import audit_commands, log_postgres, log_sqlite
-from notifiers.escalation_log import EscalationLog, open_log
+from notifiers.escalation_log import EscalationLog, LogItem, StaleHead, open_log
 from notifiers.log_chain import GENESIS_HASH, LogEntry, verify_chain
 from tests import pg
+from tests.log_backends import Backend, fresh_backend, postgres_backend, sqlite_backend
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
 
-@dataclass
-class Backend:
-    """A fresh, empty log location plus raw SQL access as a database administrator."""
-
-    name: str
-    url: str
-    table: str
-    sql: Callable[[str], None]
-    drop_triggers: Callable[[], None]
-
-
-def _sqlite_backend(path: Path) -> Backend:
-    def sql(statement: str) -> None:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            conn.execute(statement)
-        finally:
-            conn.close()
-
-    def drop_triggers() -> None:
-        for trigger in ("no_update", "no_delete", "head_only"):
-            sql(f"DROP TRIGGER escalation_log_{trigger}")
-
-    return Backend("sqlite", f"sqlite:///{path}", "escalation_log", sql, drop_triggers)
-
-
-def _postgres_backend(schema: str) -> Backend:
-    table = f'"{schema}".escalation_log'
-
-    def drop_triggers() -> None:
-        for trigger in log_postgres.TRIGGERS:
-            pg.execute(f"DROP TRIGGER {trigger} ON {table}")
-
-    return Backend("postgresql", pg.url_with_schema(schema), table, pg.execute, drop_triggers)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield _sqlite_backend(tmp_path / "escalation.db")
-    else:
-        with pg.temporary_schema() as schema:
-            yield _postgres_backend(schema)
-
-
 @pytest.fixture
-def log(backend: Backend) -> Iterator[EscalationLog]:
-    opened = open_log(backend.url)
+def log(log_backend: Backend) -> Iterator[EscalationLog]:
+    opened = open_log(log_backend.url)
     yield opened
     opened.close()
 
@@ -174,10 +129,10 @@ def test_entries_pages_through_long_logs(
     assert log.verify().entries == 10
 
 
-def test_reopened_log_continues_the_chain(backend: Backend) -> None:
-    with closing(open_log(backend.url)) as first:
+def test_reopened_log_continues_the_chain(log_backend: Backend) -> None:
+    with closing(open_log(log_backend.url)) as first:
         written = fill(first, 3)
-    with closing(open_log(backend.url)) as again:
+    with closing(open_log(log_backend.url)) as again:
         nxt = again.append("action", {"by": "audit_lead"}, at=T0, case_id="C0")
         assert (nxt.seq, nxt.prev_hash) == (4, written[-1].hash)
         assert again.verify().ok
@@ -206,19 +161,20 @@ def _append_from_process(url: str, worker: int, count: int) -> None:
         log.close()
 
 
-def test_two_processes_append_to_one_unbroken_chain(backend: Backend) -> None:
+def test_two_processes_append_to_one_unbroken_chain(log_backend: Backend) -> None:
     # Fork, so the children need not re-import this module; no connection is open in the
     # parent yet, and both children race to create the schema as well.
     context = multiprocessing.get_context("fork")
     workers = [
-        context.Process(target=_append_from_process, args=(backend.url, w, 200)) for w in (1, 2)
+        context.Process(target=_append_from_process, args=(log_backend.url, w, 200))
+        for w in (1, 2)
     ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
     assert [worker.exitcode for worker in workers] == [0, 0]
-    with closing(open_log(backend.url)) as log:
+    with closing(open_log(log_backend.url)) as log:
         result = log.verify()
         assert (result.ok, result.entries) == (True, 400)
         for w in (1, 2):
@@ -226,19 +182,19 @@ def test_two_processes_append_to_one_unbroken_chain(backend: Backend) -> None:
             assert mine == list(range(200))
 
 
-def test_schema_creation_is_idempotent(backend: Backend) -> None:
+def test_schema_creation_is_idempotent(log_backend: Backend) -> None:
     for _ in range(3):
-        with closing(open_log(backend.url)) as log:
+        with closing(open_log(log_backend.url)) as log:
             log.append("signal", {}, at=T0)
-    with closing(open_log(backend.url)) as log:
+    with closing(open_log(log_backend.url)) as log:
         assert log.verify().entries == 3
 
 
-def test_opening_without_create_needs_an_existing_log(backend: Backend) -> None:
+def test_opening_without_create_needs_an_existing_log(log_backend: Backend) -> None:
     with pytest.raises((FileNotFoundError, LookupError)):
-        open_log(backend.url, create=False)
-    open_log(backend.url).close()
-    with closing(open_log(backend.url, create=False)) as log:
+        open_log(log_backend.url, create=False)
+    open_log(log_backend.url).close()
+    with closing(open_log(log_backend.url, create=False)) as log:
         assert log.verify().entries == 0
 
 
@@ -251,6 +207,48 @@ def test_postgres_schema_from_search_path() -> None:
         assert rows == [(1,)]
 
 
+def test_compare_and_append_refuses_a_stale_head(new_log) -> None:  # type: ignore[no-untyped-def]
+    log = new_log()
+    assert log.append("signal", {}, at=T0, expected_seq=0).seq == 1
+    fill(log, 2)
+    with pytest.raises(StaleHead) as raised:
+        log.append_many([("route", {}, T0, None, None)] * 2, expected_seq=1)
+    assert (raised.value.expected_seq, raised.value.head_seq) == (1, 3)
+    assert [e.seq for e in log.entries()] == [1, 2, 3]  # nothing of the batch written
+    assert [e.seq for e in log.append_many([LogItem("route", {}, T0)], expected_seq=3)] == [4]
+    assert log.verify().ok
+
+
+def test_every_backend_writes_the_same_chain(tmp_path: Path) -> None:
+    """One hash implementation: the same appends give byte-identical entries everywhere."""
+    paris = timezone(timedelta(hours=2))
+    items = [
+        ("signal", {"statistic": 4.25, "note": "café", "due": datetime(2024, 5, 8, tzinfo=paris),
+                    "limits": (1, 2.5), "details": {"b": None, "a": True}}, T0, None, "RXF"),
+        ("case_opened", {"stage": 1}, T0 + timedelta(microseconds=250000), "C1", "RXF"),
+    ]
+    chains = {}
+    for name in ("memory", "sqlite", "postgresql"):
+        if name == "memory":
+            chains[name] = open_log("memory://").append_many(items)
+            continue
+        if name == "postgresql" and pg.unreachable_reason() and not os.environ.get("CI"):
+            continue
+        with fresh_backend(name, tmp_path) as backend, closing(open_log(backend.url)) as log:
+            log.append_many(items)
+            chains[name] = list(log.entries())
+    assert all(chain == chains["memory"] for chain in chains.values()), chains
+    assert chains["memory"][0].payload["due"] == "2024-05-07T22:00:00Z"
+
+
+def test_memory_url_opens_a_new_empty_log_each_time() -> None:
+    log = open_log("memory://")
+    log.append("signal", {}, at=T0)
+    assert list(open_log("memory://").entries()) == []
+    with pytest.raises(LookupError):
+        open_log("memory://", create=False)
+
+
 # --- the database refuses changes ------------------------------------------------------------
 
 
@@ -259,18 +257,18 @@ def test_postgres_schema_from_search_path() -> None:
     ["UPDATE {table} SET payload = '{{}}' WHERE seq = 2", "DELETE FROM {table} WHERE seq = 3"],
 )
 def test_update_and_delete_are_refused(
-    log: EscalationLog, backend: Backend, statement: str
+    log: EscalationLog, log_backend: Backend, statement: str
 ) -> None:
     fill(log, 3)
     with pytest.raises(Exception, match="append-only"):
-        backend.sql(statement.format(table=backend.table))
+        log_backend.sql(statement.format(table=log_backend.table))
     assert log.verify().entries == 3
 
 
 def test_truncate_is_refused_on_postgres() -> None:
     # SQLite has no TRUNCATE; its DELETE without WHERE is refused above.
     with pg.temporary_schema() as schema:
-        backend = _postgres_backend(schema)
+        backend = postgres_backend(schema)
         with closing(open_log(backend.url)) as log:
             fill(log, 3)
             with pytest.raises(Exception, match="append-only: TRUNCATE"):
@@ -290,12 +288,14 @@ def test_truncate_is_refused_on_postgres() -> None:
     ],
 )
 def test_inserts_away_from_the_head_are_refused(
-    log: EscalationLog, backend: Backend, statement: str
+    log: EscalationLog, log_backend: Backend, statement: str
 ) -> None:
     fill(log, 3)
-    replace = "OR REPLACE" if backend.name == "sqlite" else ""
+    replace = "OR REPLACE" if log_backend.name == "sqlite" else ""
     with pytest.raises(Exception, match="only at the head"):
-        backend.sql(statement.format(table=backend.table, replace=replace, genesis=GENESIS_HASH))
+        log_backend.sql(
+            statement.format(table=log_backend.table, replace=replace, genesis=GENESIS_HASH)
+        )
     assert log.verify().entries == 3
 
 
@@ -316,12 +316,12 @@ def test_inserts_away_from_the_head_are_refused(
     ],
 )
 def test_verify_names_the_first_tampered_entry(
-    log: EscalationLog, backend: Backend, tamper: str, first_bad_seq: int, reason: str
+    log: EscalationLog, log_backend: Backend, tamper: str, first_bad_seq: int, reason: str
 ) -> None:
     fill(log, 30)
-    backend.drop_triggers()
-    later = "'2024-05-02T09:16:00Z'" if backend.name == "sqlite" else "at + interval '1 day'"
-    backend.sql(tamper.format(table=backend.table, later=later))
+    log_backend.drop_triggers()
+    later = "'2024-05-02T09:16:00Z'" if log_backend.name == "sqlite" else "at + interval '1 day'"
+    log_backend.sql(tamper.format(table=log_backend.table, later=later))
     result = log.verify()
     assert (result.ok, result.first_bad_seq, result.entries) == (False, first_bad_seq,
                                                                  first_bad_seq - 1)
@@ -329,53 +329,54 @@ def test_verify_names_the_first_tampered_entry(
 
 
 def test_verify_finds_two_entries_whose_seq_were_swapped(
-    log: EscalationLog, backend: Backend
+    log: EscalationLog, log_backend: Backend
 ) -> None:
     fill(log, 30)
-    backend.drop_triggers()
+    log_backend.drop_triggers()
     for statement in (
         "UPDATE {table} SET seq = 1000 WHERE seq = 12",
         "UPDATE {table} SET seq = 12 WHERE seq = 20",
         "UPDATE {table} SET seq = 20 WHERE seq = 1000",
     ):
-        backend.sql(statement.format(table=backend.table))
+        log_backend.sql(statement.format(table=log_backend.table))
     result = log.verify()
     assert (result.ok, result.first_bad_seq) == (False, 12)
     assert "stored hash does not match" in result.reason
 
 
 def test_rewritten_hash_is_caught_at_the_next_entry(
-    log: EscalationLog, backend: Backend
+    log: EscalationLog, log_backend: Backend
 ) -> None:
     # An attacker who edits entry 17 and recomputes its hash breaks the link from 18.
     entries = fill(log, 30)
-    backend.drop_triggers()
+    log_backend.drop_triggers()
     from notifiers.log_chain import entry_hash
 
     forged = {**entries[16].fields(), "payload": {"n": 999}}
     new_hash = entry_hash(entries[16].prev_hash, forged)
-    backend.sql(
-        f"UPDATE {backend.table} SET payload = '{{\"n\":999}}', hash = '{new_hash}' WHERE seq = 17"
+    log_backend.sql(
+        f"UPDATE {log_backend.table} SET payload = '{{\"n\":999}}', hash = '{new_hash}' "
+        "WHERE seq = 17"
     )
     result = log.verify()
     assert (result.first_bad_seq, result.entries) == (18, 17)
     assert "prev_hash of entry 18" in result.reason
 
 
-def test_dropping_the_tail_shows_in_the_head_hash(log: EscalationLog, backend: Backend) -> None:
+def test_dropping_the_tail_shows_in_the_head_hash(log: EscalationLog, log_backend: Backend) -> None:
     # Cutting the newest entries leaves a valid shorter chain: only a head hash kept
     # elsewhere reveals it, which is why VerifyResult carries last_hash.
     fill(log, 30)
     recorded_head = log.verify().last_hash
-    backend.drop_triggers()
-    backend.sql(f"DELETE FROM {backend.table} WHERE seq > 28")
+    log_backend.drop_triggers()
+    log_backend.sql(f"DELETE FROM {log_backend.table} WHERE seq > 28")
     result = log.verify()
     assert result.ok and result.entries == 28
     assert result.last_hash != recorded_head
 
 
 def test_unreadable_row_is_reported_not_raised(tmp_path: Path) -> None:
-    backend = _sqlite_backend(tmp_path / "log.db")
+    backend = sqlite_backend(tmp_path / "log.db")
     with closing(open_log(backend.url)) as log:
         fill(log, 5)
         backend.drop_triggers()
@@ -397,20 +398,20 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 def test_cli_verify_reports_an_intact_log(
-    log: EscalationLog, backend: Backend, capsys: pytest.CaptureFixture[str]
+    log: EscalationLog, log_backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fill(log, 4)
-    code, out = run_cli(["audit", "verify", "--log", backend.url], capsys)
+    code, out = run_cli(["audit", "verify", "--log", log_backend.url], capsys)
     assert (code, json.loads(out.splitlines()[-1])) == (0, {"ok": True, "entries": 4})
 
 
 def test_cli_verify_names_the_first_bad_entry(
-    log: EscalationLog, backend: Backend, capsys: pytest.CaptureFixture[str]
+    log: EscalationLog, log_backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fill(log, 20)
-    backend.drop_triggers()
-    backend.sql(f"DELETE FROM {backend.table} WHERE seq = 17")
-    code, out = run_cli(["audit", "verify", "--log", backend.url], capsys)
+    log_backend.drop_triggers()
+    log_backend.sql(f"DELETE FROM {log_backend.table} WHERE seq = 17")
+    code, out = run_cli(["audit", "verify", "--log", log_backend.url], capsys)
     report = json.loads(out.splitlines()[-1])
     assert code == 1
     assert (report["ok"], report["first_bad_seq"]) == (False, 17)
@@ -428,26 +429,26 @@ def test_cli_uses_the_environment_and_refuses_a_missing_log(
 
 
 def test_cli_show_prints_one_line_per_entry(
-    log: EscalationLog, backend: Backend, capsys: pytest.CaptureFixture[str]
+    log: EscalationLog, log_backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fill(log, 6)
-    code, out = run_cli(["audit", "show", "--case", "C1", "--log", backend.url], capsys)
+    code, out = run_cli(["audit", "show", "--case", "C1", "--log", log_backend.url], capsys)
     assert code == 0
     assert out.splitlines() == [
         '#2 2024-05-01T09:01:00Z signal case=C1 entity=RR8 {"expected":2.5,"n":1,"observed":1}',
         '#5 2024-05-01T09:04:00Z signal case=C1 entity=RXF {"expected":2.5,"n":4,"observed":4}',
     ]
-    code, out = run_cli(["audit", "show", "--entity", "RXF", "--log", backend.url], capsys)
+    code, out = run_cli(["audit", "show", "--entity", "RXF", "--log", log_backend.url], capsys)
     assert [line.split()[0] for line in out.splitlines()] == ["#1", "#3", "#5"]
 
 
 def test_cli_export_jsonl_can_be_verified_offline(
-    log: EscalationLog, backend: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    log: EscalationLog, log_backend: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     written = fill(log, 8)
     out_file = tmp_path / "export.jsonl"
     code, out = run_cli(
-        ["audit", "export", "--format", "jsonl", "--out", str(out_file), "--log", backend.url],
+        ["audit", "export", "--format", "jsonl", "--out", str(out_file), "--log", log_backend.url],
         capsys,
     )
     assert code == 0
@@ -459,10 +460,10 @@ def test_cli_export_jsonl_can_be_verified_offline(
 
 
 def test_cli_export_csv_to_stdout(
-    log: EscalationLog, backend: Backend, capsys: pytest.CaptureFixture[str]
+    log: EscalationLog, log_backend: Backend, capsys: pytest.CaptureFixture[str]
 ) -> None:
     written = fill(log, 3)
-    code, out = run_cli(["audit", "export", "--format", "csv", "--log", backend.url], capsys)
+    code, out = run_cli(["audit", "export", "--format", "csv", "--log", log_backend.url], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0
     assert [row["hash"] for row in rows] == [e.hash for e in written]

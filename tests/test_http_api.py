@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from notifiers.engine import EscalationEngine
 from notifiers.http_api import Principal, make_app
-from tests.escalation_helpers import engine, signal
+from tests.escalation_helpers import NewLog, engine, signal
 
 TOKENS = {"op-token": Principal("Dr A. Operator", "operator"),
           "audit-token": Principal("Auditor B", "auditor")}
@@ -27,8 +27,8 @@ def with_client(eng: EscalationEngine,
     return asyncio.run(run())
 
 
-def test_no_token_401_auditor_reads_but_cannot_act() -> None:
-    eng, _ = engine()
+def test_no_token_401_auditor_reads_but_cannot_act(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     case_id = eng.receive(signal("alarm")).case_ids[0]
 
     async def body(client: TestClient) -> None:
@@ -53,8 +53,8 @@ def test_no_token_401_auditor_reads_but_cannot_act() -> None:
     assert list(eng.log.entries(kind="action")) == []
 
 
-def test_operator_acts_and_the_log_names_the_token_holder() -> None:
-    eng, _ = engine()
+def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
     case_id = eng.receive(signal("alarm")).case_ids[0]
     woken: list[bool] = []
 
@@ -77,6 +77,8 @@ def test_operator_acts_and_the_log_names_the_token_holder() -> None:
         assert bad.status == 400
         awaiting = await client.get("/cases?status=open", headers=OPERATOR)
         assert len((await awaiting.json())["cases"]) == 1
+        active = await client.get("/cases?status=active", headers=OPERATOR)
+        assert len((await active.json())["cases"]) == 1
         assert (await client.get("/cases?status=weird", headers=OPERATOR)).status == 400
 
     with_client(eng, body, on_change=lambda: woken.append(True))
@@ -89,8 +91,8 @@ def test_operator_acts_and_the_log_names_the_token_holder() -> None:
     assert eng.case(case_id).signoffs[0]["by"] == "Dr A. Operator"
 
 
-def test_a_role_string_is_enough_for_a_token() -> None:
-    eng, _ = engine()
+def test_a_role_string_is_enough_for_a_token(new_log: NewLog) -> None:
+    eng, _ = engine(new_log())
 
     async def body(client: TestClient) -> int:
         return (await client.get("/cases", headers={"Authorization": "Bearer t"})).status

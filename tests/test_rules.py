@@ -18,7 +18,7 @@ from notifiers.rules import (
     parse_rules,
 )
 from notifiers.rules_explain import explain
-from tests.escalation_helpers import default_rules, engine, kinds, signal
+from tests.escalation_helpers import NewLog, default_rules, engine, kinds, signal
 
 MINIMAL = """
 policies:
@@ -157,11 +157,12 @@ def test_version_is_the_content_not_the_layout(tmp_path: Path) -> None:
     assert changed.version != plain.version
 
 
-def test_holder_keeps_the_last_good_rules_and_the_engine_logs_both(tmp_path: Path) -> None:
+def test_holder_keeps_the_last_good_rules_and_the_engine_logs_both(
+        new_log: NewLog, tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     holder = RulesHolder(path)
     good = holder.version
-    eng, _ = engine(rules=holder)
+    eng, _ = engine(new_log(), rules=holder)
     first = [e.payload["version"] for e in eng.log.entries(kind="rules_version")]
     assert first == [good]
 
