@@ -304,6 +304,12 @@ class Pipeline:
             "risk_model_version": metric.model.version,
         }
 
+    def restore_monitors(self, metric: str, states: list[dict[str, Any]]) -> list[Monitor]:
+        """One entity's monitors of ``metric``, rebuilt from their ``to_state()`` dicts (the
+        worker keeps them in a table between batches)."""
+        built = [m.build() for m in self._metrics[metric].config.monitors]
+        return [type(m).from_state(s) for m, s in zip(built, states, strict=True)]
+
     def monitor_records(self, state: PipelineState) -> Iterator[dict[str, Any]]:
         """The final state of every monitor, in a stable order."""
         for key in sorted(state.monitors):
