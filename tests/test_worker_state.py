@@ -7,6 +7,9 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+import structlog
+
 from streams.cli import sample_paths
 from streams.metric_config import load_config
 from streams.pipeline import Pipeline, PipelineState
@@ -15,6 +18,12 @@ from streams.replay import replay
 from streams.worker_state import EntityStage, EpisodeStage, Record, monitor_state
 
 KEY = Pseudonymiser(b"k" * 32)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> None:
+    # Another test's ``vigil`` run may have bound structlog to a captured, now closed stderr.
+    structlog.reset_defaults()
 
 
 def _events() -> list[bytes]:
