@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
+from streams import worker_commands
 from streams.contract import json_schema
 from streams.metric_config import ConfigError, load_config
 from streams.pipeline import Pipeline
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the event contract's JSON Schema")
     p.set_defaults(func=cmd_schema)
+    worker_commands.add_commands(sub)
     return parser
 
 
