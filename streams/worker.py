@@ -28,10 +28,10 @@ middle of a batch would let its offsets be committed).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import faust
@@ -47,30 +47,37 @@ from streams.worker_state import EntityStage, EpisodeStage, Record
 
 log = structlog.get_logger("vigil.worker")
 
-_write_partition: ContextVar[int | None] = ContextVar("vigil_write_partition", default=None)
-
-
 class PartitionedTable(faust.Table):  # type: ignore[misc]
-    """A table whose changelog partition is chosen by the writer: the partition of the
-    source record the write belongs to. A batch mixes partitions, so faust's
-    ``current_event`` cannot say which, and ``use_partitioner`` (hash of the table key)
-    would put an episode's state on another partition than its events."""
+    """A table written only through ``write_partition``, which chooses the changelog
+    partition: that of the source record the write belongs to. A batch mixes partitions,
+    so faust's ``current_event`` cannot say which, and ``use_partitioner`` (hash of the
+    table key) would put an episode's state on another partition than its events."""
 
     def partition_for_key(self, key: Any) -> int | None:
-        partition = _write_partition.get()
-        if partition is None:
-            raise RuntimeError("write the table inside partition_writes()")
-        return partition
+        raise RuntimeError("write this table with write_partition()")
 
 
-def write_partition(table: faust.Table, partition: int, writes: dict[str, Any]) -> None:
-    """Write ``writes`` (in order) to ``table`` with changelog partition ``partition``."""
-    token = _write_partition.set(partition)
-    try:
-        for key, value in writes.items():
-            table[key] = value
-    finally:
-        _write_partition.reset(token)
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def write_partition(table: faust.Table, partition: int, writes: dict[str, Any]
+                          ) -> list[asyncio.Future[Any]]:
+    """Write ``writes`` to ``table``'s store and, in order, to changelog partition
+    ``partition``; return the delivery futures.
+
+    faust's own path (``table[key] = value``) queues changelog records in a buffer whose
+    ``flush()`` gives up after 0.1 s without a send, so it cannot prove durability before
+    a commit; these futures resolve only when the broker has acknowledged the record.
+    """
+    producer = table.app.producer
+    topic = table.changelog_topic.get_topic_name()
+    futures = []
+    for key, value in writes.items():
+        table.data[key] = value
+        futures.append(await producer.send(topic, _json(key), _json(value), partition,
+                                           None, None))
+    return futures
 
 
 async def take_batches(stream: StreamT, max_: int, within: float
@@ -219,16 +226,18 @@ class Worker:
             try:
                 records = _records(events)
                 out = self.episode_stage.run(records, self.episodes)
+                sent = []
                 for key, value in out.observations:
-                    await producer.send(settings.observations_topic, key, value, None, None,
-                                        None)
+                    sent.append(await producer.send(settings.observations_topic, key, value,
+                                                    None, None, None))
                 for key, value in out.dead_letters:
-                    await producer.send(settings.dead_letter_topic, key, value, None, None,
-                                        None)
-                await producer.flush()
+                    sent.append(await producer.send(settings.dead_letter_topic, key, value,
+                                                    None, None, None))
+                await asyncio.gather(*sent)
+                sent = []
                 for partition, writes in out.writes.items():
-                    write_partition(self.episodes, partition, writes)
-                await producer.flush()
+                    sent += await write_partition(self.episodes, partition, writes)
+                await asyncio.gather(*sent)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -249,13 +258,14 @@ class Worker:
             try:
                 records = _records(events)
                 out = self.entity_stage.run(records, self.monitors)
-                for key, value, _, _ in out.signals:
-                    await producer.send(settings.signals_topic, key, value, None, None, None)
-                await producer.flush()
+                sent = [await producer.send(settings.signals_topic, key, value, None, None,
+                                            None) for key, value, _, _ in out.signals]
+                await asyncio.gather(*sent)
                 published = time.time()
+                sent = []
                 for partition, writes in out.writes.items():
-                    write_partition(self.monitors, partition, writes)
-                await producer.flush()
+                    sent += await write_partition(self.monitors, partition, writes)
+                await asyncio.gather(*sent)
             except asyncio.CancelledError:
                 raise
             except Exception as error:

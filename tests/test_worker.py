@@ -63,7 +63,13 @@ def _replay(events: Path, out: Path) -> tuple[dict[str, dict], list[dict], Any]:
 
 
 def _group_done(bootstrap: str, group: str, topics: list[str]) -> bool:
-    async def check() -> bool:
+    return _committed(bootstrap, group, topics)[0]
+
+
+def _committed(bootstrap: str, group: str, topics: list[str]) -> tuple[bool, int, int]:
+    """(all caught up, committed offsets summed, end offsets summed)."""
+
+    async def check() -> tuple[bool, int, int]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
@@ -73,12 +79,11 @@ def _group_done(bootstrap: str, group: str, topics: list[str]) -> bool:
             tps = [TopicPartition(t, p) for t in topics
                    for p in await _partitions(consumer, t)]
             if not tps:
-                return False
+                return False, 0, 0
             ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                if ends[tp] and ((await consumer.committed(tp)) or 0) < ends[tp]:
-                    return False
-            return True
+            committed = {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+            done = all(committed[tp] >= ends[tp] for tp in tps)
+            return done, sum(committed.values()), sum(ends.values())
         finally:
             await consumer.stop()
 
@@ -145,7 +150,10 @@ def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> Non
     log = tmp_path / "worker.log"
     worker = WorkerProcess(env, CONFIG, log)
     for _ in range(3):
-        time.sleep(rng.uniform(3.0, 9.0))
+        time.sleep(rng.uniform(4.0, 10.0))
+        _, done, produced = _committed(broker.bootstrap_servers, env["VIGIL_APP_ID"],
+                                       [env["VIGIL_EVENTS_TOPIC"]])
+        print(f"kill -9 with {done} of {produced} produced events committed")
         worker.kill()
         worker = WorkerProcess(env, CONFIG, log)
     assert producer.wait(timeout=120) == 0
