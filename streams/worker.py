@@ -126,6 +126,19 @@ async def take_batches(stream: StreamT, max_: int, within: float
         stream._processors.remove(add_to_buffer)
 
 
+async def _finish(batch: Any) -> None:
+    """Run a batch to the end even when the agent is cancelled (SIGTERM, rebalance): its
+    writes then reach the changelog before this worker lets its partitions go, so the next
+    owner recovers them instead of racing a late write. The batch is not acked then, and
+    the next owner skips it as already applied."""
+    task = asyncio.ensure_future(batch)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 def _records(events: Sequence[EventT]) -> list[Record]:
     out = []
     for event in events:
@@ -221,67 +234,75 @@ class Worker:
         os._exit(70)
 
     async def _episodes_agent(self, stream: StreamT) -> None:
-        settings, producer = self.settings, self.app.producer
+        settings = self.settings
         async for events in take_batches(stream, settings.batch_size, settings.batch_within):
-            try:
-                records = _records(events)
-                out = self.episode_stage.run(records, self.episodes)
-                sent = []
-                for key, value in out.observations:
-                    sent.append(await producer.send(settings.observations_topic, key, value,
-                                                    None, None, None))
-                for key, value in out.dead_letters:
-                    sent.append(await producer.send(settings.dead_letter_topic, key, value,
-                                                    None, None, None))
-                await asyncio.gather(*sent)
-                sent = []
-                for partition, writes in out.writes.items():
-                    sent += await write_partition(self.episodes, partition, writes)
-                await asyncio.gather(*sent)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._crash("episodes", error)
-            metrics.EVENTS_CONSUMED.inc(len(records))
-            metrics.EVENTS_ACCEPTED.inc(out.accepted)
-            metrics.EVENTS_SKIPPED.inc(out.skipped)
-            for reason, count in out.rejected.items():
-                metrics.EVENTS_REJECTED.labels(reason).inc(count)
-            for entry in out.log:
-                log.warning(**entry)
-            for record in records:
-                self.last_offset[settings.events_topic, record.partition] = record.offset
+            await _finish(self._episode_batch(events))
 
     async def _entities_agent(self, stream: StreamT) -> None:
-        settings, producer = self.settings, self.app.producer
+        settings = self.settings
         async for events in take_batches(stream, settings.batch_size, settings.batch_within):
-            try:
-                records = _records(events)
-                out = self.entity_stage.run(records, self.monitors)
-                sent = [await producer.send(settings.signals_topic, key, value, None, None,
-                                            None) for key, value, _, _ in out.signals]
-                await asyncio.gather(*sent)
-                published = time.time()
-                sent = []
-                for partition, writes in out.writes.items():
-                    sent += await write_partition(self.monitors, partition, writes)
-                await asyncio.gather(*sent)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._crash("entities", error)
-            metrics.OBSERVATIONS_APPLIED.inc(out.applied)
-            metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
-            for _, _, signal, source_ms in out.signals:
-                metrics.SIGNALS.labels(signal["level"], signal["direction"]).inc()
-                if source_ms:
-                    metrics.LATENCY.observe(max(0.0, published - source_ms / 1000))
-                log.info("signal_published", signal_id=signal["signal_id"],
-                         metric=signal["metric"], entity_type=signal["entity_type"],
-                         entity_id=signal["entity_id"], level=signal["level"],
-                         direction=signal["direction"], event_id=signal["event_id"])
-            for record in records:
-                self.last_offset[settings.observations_topic, record.partition] = record.offset
+            await _finish(self._entity_batch(events))
+
+    async def _episode_batch(self, events: Sequence[EventT]) -> None:
+        settings, producer = self.settings, self.app.producer
+        try:
+            records = _records(events)
+            out = self.episode_stage.run(records, self.episodes)
+            sent = []
+            for key, value in out.observations:
+                sent.append(await producer.send(settings.observations_topic, key, value,
+                                                None, None, None))
+            for key, value in out.dead_letters:
+                sent.append(await producer.send(settings.dead_letter_topic, key, value,
+                                                None, None, None))
+            await asyncio.gather(*sent)
+            sent = []
+            for partition, writes in out.writes.items():
+                sent += await write_partition(self.episodes, partition, writes)
+            await asyncio.gather(*sent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("episodes", error)
+        metrics.EVENTS_CONSUMED.inc(len(records))
+        metrics.EVENTS_ACCEPTED.inc(out.accepted)
+        metrics.EVENTS_SKIPPED.inc(out.skipped)
+        for reason, count in out.rejected.items():
+            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+        for entry in out.log:
+            log.warning(**entry)
+        for record in records:
+            self.last_offset[settings.events_topic, record.partition] = record.offset
+
+    async def _entity_batch(self, events: Sequence[EventT]) -> None:
+        settings, producer = self.settings, self.app.producer
+        try:
+            records = _records(events)
+            out = self.entity_stage.run(records, self.monitors)
+            sent = [await producer.send(settings.signals_topic, key, value, None, None,
+                                        None) for key, value, _, _ in out.signals]
+            await asyncio.gather(*sent)
+            published = time.time()
+            sent = []
+            for partition, writes in out.writes.items():
+                sent += await write_partition(self.monitors, partition, writes)
+            await asyncio.gather(*sent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("entities", error)
+        metrics.OBSERVATIONS_APPLIED.inc(out.applied)
+        metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
+        for _, _, signal, source_ms in out.signals:
+            metrics.SIGNALS.labels(signal["level"], signal["direction"]).inc()
+            if source_ms:
+                metrics.LATENCY.observe(max(0.0, published - source_ms / 1000))
+            log.info("signal_published", signal_id=signal["signal_id"],
+                     metric=signal["metric"], entity_type=signal["entity_type"],
+                     entity_id=signal["entity_id"], level=signal["level"],
+                     direction=signal["direction"], event_id=signal["event_id"])
+        for record in records:
+            self.last_offset[settings.observations_topic, record.partition] = record.offset
 
     async def _gauges(self) -> None:
         consumer = self.app.consumer
