@@ -21,6 +21,7 @@ from streams.telemetry import configure_logging
 EXIT_USAGE = 2
 
 COMMAND_MODULES = (
+    "streams.worker_commands",
     "streams.funnel_command",
     "streams.risk_model_commands",
     "streams.calibration_commands",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.pseudonym import Pseudonymiser
@@ -13,6 +17,9 @@ class VigilSettings(BaseSettings):
 
     >>> VigilSettings(hmac_key="a-secret-of-sixteen+").pseudonymiser() is not None
     True
+    >>> VigilSettings(sasl_mechanism="PLAIN", sasl_username="u",
+    ...               sasl_password="p").masked()["sasl_password"]
+    '**********'
     """
 
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
@@ -21,8 +28,106 @@ class VigilSettings(BaseSettings):
     """Key for pseudonymising NHS numbers (at least 16 bytes). Keep it secret."""
     log_level: str = "INFO"
 
+    # -- Kafka ---------------------------------------------------------------------------
+    bootstrap_servers: str | None = None
+    """Comma-separated host:port list of a real cluster (``vigil run`` needs it)."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    """Derived from the TLS and SASL settings when unset."""
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    app_id: str = "vigil"
+    """faust app id: the consumer group and the prefix of the tables' changelog topics."""
+    events_topic: str = "vigil.events"
+    observations_topic: str = "vigil.observations"
+    signals_topic: str = "vigil.signals"
+    dead_letter_topic: str = "vigil.dead-letters"
+    partitions: int = Field(8, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1)
+    store: str = "memory://"
+    """Table store: ``memory://`` (tests) or ``rocksdb://`` (production)."""
+    web_port: int = Field(6066, ge=0, le=65535)
+    batch_size: int = Field(2000, ge=1)
+    batch_within: float = Field(0.05, gt=0)
+    session_timeout: float = Field(30.0, gt=0)
+    heartbeat_interval: float = Field(3.0, gt=0)
+    commit_interval: float = Field(1.0, gt=0)
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if not value.startswith(("memory://", "rocksdb://")):
+            raise ValueError("store must be memory:// or rocksdb://[path]")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _credentials(self) -> VigilSettings:
+        if self.sasl_mechanism and not (self.sasl_username and self.sasl_password):
+            raise ValueError("sasl_mechanism needs sasl_username and sasl_password")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (client certificate)")
+        for path in (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
+
     def pseudonymiser(self) -> Pseudonymiser | None:
         """The configured pseudonymiser, or None when no key is set."""
         if self.hmac_key is None:
             return None
         return Pseudonymiser(self.hmac_key.get_secret_value().encode())
+
+    def protocol(self) -> str:
+        """The effective Kafka security protocol."""
+        if self.security_protocol:
+            return self.security_protocol
+        tls = self.ssl_cafile is not None or self.ssl_certfile is not None
+        if self.sasl_mechanism:
+            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        return "SSL" if tls else "PLAINTEXT"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.protocol() not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        if self.ssl_certfile and self.ssl_keyfile:
+            context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+        return context
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """Security keyword arguments for aiokafka clients."""
+        options: dict[str, Any] = {"security_protocol": self.protocol()}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            assert self.sasl_password is not None
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return options
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as JSON-ready values, secrets replaced by asterisks."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        out["effective_security_protocol"] = self.protocol()
+        return out

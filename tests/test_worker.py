@@ -1,0 +1,228 @@
+"""The streaming worker on the embedded broker against ``vigil replay`` on the same file.
+
+Each test has its own app id, consumer group and topics; workers are ``vigil run``
+subprocesses so that ``kill -9`` is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from streams.cli import sample_paths
+from streams.embedded_broker import EmbeddedBroker
+from streams.metric_config import load_config
+from streams.pipeline import Pipeline
+from streams.pseudonym import Pseudonymiser
+from streams.replay import replay
+from streams.synthetic import SyntheticRegistry, synthetic_events
+from streams.worker_state import monitor_state
+from tests.broker import HMAC_KEY, WorkerProcess, broker, last_values, read_topic, vigil, worker_env
+from tests.events import outcome, procedure, write_jsonl
+
+pytestmark = pytest.mark.integration
+__all__ = ["broker"]
+
+CONFIG = sample_paths()[1]
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> None:
+    structlog.reset_defaults()
+
+
+def _synthetic(path: Path, procedures: int, seed: int = 3) -> Path:
+    # No invalid lines here: the synthetic duplicates reuse ids across providers, which
+    # the worker can only catch within a provider's partition (see README).
+    spec = SyntheticRegistry(procedures=procedures, providers=12, seed=seed,
+                             invalid_fraction=0.0, provider_odds={"R1B": 2.5})
+    with path.open("w") as out:
+        for line in synthetic_events(spec):
+            out.write(line + "\n")
+    return path
+
+
+def _replay(events: Path, out: Path) -> tuple[dict[str, dict], list[dict], Any]:
+    pipeline = Pipeline(load_config(CONFIG))
+    with events.open("rb") as lines:
+        summary = replay(lines, pipeline, out, Pseudonymiser(HMAC_KEY.encode()))
+    signals = {s["signal_id"]: s for s in
+               (json.loads(x) for x in (out / "signals.jsonl").read_text().splitlines())}
+    monitors = [json.loads(x) for x in (out / "monitors.jsonl").read_text().splitlines()]
+    return signals, monitors, summary
+
+
+def _group_done(bootstrap: str, group: str, topics: list[str]) -> bool:
+    return _committed(bootstrap, group, topics)[0]
+
+
+def _committed(bootstrap: str, group: str, topics: list[str]) -> tuple[bool, int, int]:
+    """(all caught up, committed offsets summed, end offsets summed)."""
+
+    async def check() -> tuple[bool, int, int]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(t, p) for t in topics
+                   for p in await _partitions(consumer, t)]
+            if not tps:
+                return False, 0, 0
+            ends = await consumer.end_offsets(tps)
+            committed = {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+            done = all(committed[tp] >= ends[tp] for tp in tps)
+            return done, sum(committed.values()), sum(ends.values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(check())
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def _wait_done(broker: EmbeddedBroker, env: dict[str, str], timeout: float = 90) -> None:
+    topics = [env["VIGIL_EVENTS_TOPIC"], env["VIGIL_OBSERVATIONS_TOPIC"]]
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        streak = streak + 1 if _group_done(broker.bootstrap_servers, env["VIGIL_APP_ID"],
+                                           topics) else 0
+        if streak >= 2:
+            return
+        time.sleep(1.0)
+    raise AssertionError("the worker did not catch up in time")
+
+
+def _worker_results(broker: EmbeddedBroker, env: dict[str, str]
+                    ) -> tuple[dict[str, dict], list[dict], int]:
+    published = read_topic(broker.bootstrap_servers, env["VIGIL_SIGNALS_TOPIC"])
+    signals: dict[str, dict] = {}
+    for _, signal in published:
+        assert signals.setdefault(signal["signal_id"], signal) == signal
+    pipeline = Pipeline(load_config(CONFIG))
+    table = last_values(broker.bootstrap_servers, f"{env['VIGIL_APP_ID']}-monitors-changelog")
+    monitors = list(pipeline.monitor_records(monitor_state(pipeline, table.items())))
+    return signals, monitors, len(published)
+
+
+def _produce(env: dict[str, str], events: Path) -> None:
+    result = vigil("produce", str(events), env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_equivalence_with_replay(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    events = _synthetic(tmp_path / "events.jsonl", 3000)
+    expected_signals, expected_monitors, _ = _replay(events, tmp_path / "replay")
+    env = worker_env(broker)
+    _produce(env, events)
+    worker = WorkerProcess(env, CONFIG, tmp_path / "worker.log")
+    try:
+        _wait_done(broker, env)
+    finally:
+        assert worker.terminate() == 0  # graceful SIGTERM
+    signals, monitors, _ = _worker_results(broker, env)
+    assert expected_signals and signals == expected_signals
+    assert monitors == expected_monitors
+
+
+def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    events = _synthetic(tmp_path / "events.jsonl", 15400, seed=11)  # ≈ 20,000 events
+    expected_signals, expected_monitors, summary = _replay(events, tmp_path / "replay")
+    env = worker_env(broker)
+    producer = subprocess.Popen([sys.executable, "-m", "streams.cli", "produce", str(events)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rng = random.Random(5)
+    log = tmp_path / "worker.log"
+    worker = WorkerProcess(env, CONFIG, log)
+    for _ in range(3):
+        time.sleep(rng.uniform(4.0, 10.0))
+        _, done, produced = _committed(broker.bootstrap_servers, env["VIGIL_APP_ID"],
+                                       [env["VIGIL_EVENTS_TOPIC"]])
+        print(f"kill -9 with {done} of {produced} produced events committed")
+        worker.kill()
+        worker = WorkerProcess(env, CONFIG, log)
+    assert producer.wait(timeout=120) == 0
+    try:
+        _wait_done(broker, env, timeout=120)
+    finally:
+        worker.terminate()
+    signals, monitors, published = _worker_results(broker, env)
+    print(f"{summary.lines} events, {len(expected_signals)} signals in replay; "
+          f"{published} published by the worker (duplicates included)")
+    assert set(signals) == set(expected_signals)  # no signal missing, none extra
+    assert signals == expected_signals
+    assert monitors == expected_monitors
+
+
+def test_scale_out_and_handover(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    events = _synthetic(tmp_path / "events.jsonl", 6000, seed=21)
+    expected_signals, expected_monitors, _ = _replay(events, tmp_path / "replay")
+    env = worker_env(broker, partitions=4)
+    first = WorkerProcess(env, CONFIG, tmp_path / "w1.log")
+    second = WorkerProcess(env, CONFIG, tmp_path / "w2.log")
+    _produce(env, events)
+    time.sleep(2.0)
+    assert second.terminate() == 0  # its partitions go to the first worker
+    try:
+        _wait_done(broker, env, timeout=120)
+    finally:
+        first.terminate()
+    signals, monitors, _ = _worker_results(broker, env)
+    assert signals == expected_signals
+    assert monitors == expected_monitors
+
+
+def test_bad_input_goes_to_dead_letters(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    good = [procedure(f"g{i}", ods="RXF", died=i % 7 == 0, parsonnet=i % 40, day=i)
+            for i in range(200)]
+    bad: list[Any] = [
+        "{not json",
+        "[1, 2]",
+        json.dumps({**procedure("b1"), "event_type": "admission"}),
+        json.dumps({k: v for k, v in procedure("b2").items() if k != "event_type"}),
+        json.dumps(procedure("b3", patient={"nhs_number": "9990000001"})),
+        json.dumps(procedure("b4", gmc="12AB")),
+        json.dumps(procedure("g5", ods="RXF", died=False)),  # duplicate event id
+        json.dumps(outcome("b6", "ep-nowhere", True)),
+        json.dumps(procedure("b7", registry="other-registry", died=False)),
+        json.dumps({**procedure("b8", died=False), "risk_factors": {}}),
+        json.dumps({**procedure("b9", died=False), "risk_factors": {"parsonnet": "high"}}),
+        json.dumps(procedure("b10", episode="ep-g3", died=None)),
+        json.dumps(procedure("b11", episode="ep-g3", died=None)),  # duplicate episode
+        json.dumps({**procedure("b12"), "occurred_at": "2020-01-01T00:00:00"}),
+        json.dumps(outcome("b13", "ep-g3", True) | {"outcomes": {"stroke": True}}),
+    ]
+    lines = [json.dumps(e) for e in good[:100]] + bad + [json.dumps(e) for e in good[100:]]
+    events = write_jsonl(tmp_path / "events.jsonl", lines)
+    _, _, summary = _replay(events, tmp_path / "replay")
+    expected = [json.loads(x) for x in (tmp_path / "replay" / "rejected.jsonl").read_text()
+                .splitlines()]
+    env = worker_env(broker, partitions=2)
+    _produce(env, events)
+    worker = WorkerProcess(env, CONFIG, tmp_path / "worker.log")
+    try:
+        _wait_done(broker, env)
+    finally:
+        assert worker.terminate() == 0
+    dead = [value for _, value in read_topic(broker.bootstrap_servers,
+                                             env["VIGIL_DEAD_LETTER_TOPIC"])]
+    assert Counter(d["reason_code"] for d in dead) == summary.rejected
+    assert {(d["reason_code"], d["reason"]) for d in dead} == {
+        (r["reason_code"], r["reason"]) for r in expected}
+    assert len(summary.rejected) >= 10 and summary.accepted + len(dead) == len(lines)
+    assert not any("9990000001" in d["raw"] for d in dead)
