@@ -113,7 +113,11 @@ class _PartitionView:
             for key, value in self.overlay.items()
             if value != self.original[key] or key in self.stale
         }
-        out[f"w:{self.partition}"] = {"o": self.batch_end}  # last: proves the rest durable
+        # Last: its presence proves the rest durable. Never lower it: a batch replayed from
+        # an older commit ends below it, and a lowered mark would make records of several
+        # later batches read as "cut short" at once, when only one batch ever can be.
+        if self.batch_end > self.watermark:
+            out[f"w:{self.partition}"] = {"o": self.batch_end}
         return out
 
 

@@ -167,6 +167,8 @@ def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> Non
     assert set(signals) == set(expected_signals)  # no signal missing, none extra
     assert signals == expected_signals
     assert monitors == expected_monitors
+    # Redelivered events whose effects were durable are skipped, never dead-lettered.
+    assert read_topic(broker.bootstrap_servers, env["VIGIL_DEAD_LETTER_TOPIC"]) == []
 
 
 def test_scale_out_and_handover(broker: EmbeddedBroker, tmp_path: Path) -> None:
