@@ -78,6 +78,7 @@ class RiskAdjustedCusum:
     alerted: bool = False
     # ln R, cached because update() is on the hot path of a full replay.
     _log_r: float = field(init=False, repr=False, compare=False)
+    _first_limit: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.odds_ratio <= 0 or self.odds_ratio == 1:
@@ -87,6 +88,7 @@ class RiskAdjustedCusum:
         if self.alert_h is not None and not 0 < self.alert_h < self.alarm_h:
             raise ValueError("alert_h must lie between 0 and alarm_h")
         self._log_r = math.log(self.odds_ratio)
+        self._first_limit = self.alarm_h if self.alert_h is None else self.alert_h
 
     @property
     def direction(self) -> Direction:
@@ -99,12 +101,15 @@ class RiskAdjustedCusum:
         self.n += 1
         self.observed += y
         self.expected += p
+        weight = y * self._log_r - math.log(1.0 - p + r * p)
+        s = self.statistic + weight
+        if 0.0 < s < self._first_limit:
+            # The commonest case by far, on the replay's hot path: the excursion goes on
+            # below every limit. Everything else follows the shared rules in step().
+            self.statistic = s
+            return None
         self.statistic, self.alerted, crossing = step(
-            self.statistic,
-            y * self._log_r - math.log(1.0 - p + r * p),
-            self.alert_h,
-            self.alarm_h,
-            self.alerted,
+            self.statistic, weight, self.alert_h, self.alarm_h, self.alerted
         )
         return crossing
 

@@ -38,7 +38,7 @@ from streams.pseudonym import Pseudonymiser
 
 SCHEMA_VERSION = "1"
 
-_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+_config = ConfigDict(extra="ignore", frozen=True)
 
 OdsCode = Annotated[str, StringConstraints(pattern=identifiers.ODS_CODE)]
 SiteCode = Annotated[str, StringConstraints(pattern=identifiers.ODS_SITE_CODE)]

@@ -3,7 +3,6 @@ observations drive the monitors in ``signals``. The pipeline dispatches to them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -12,8 +11,7 @@ from signals.crossing import Crossing
 Entities = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """One thing to tell the monitors of some entities, for one metric.
 
     ``values`` depend on the metric kind: ``(y, p)`` for a binary outcome, ``("implant" |
@@ -28,7 +26,6 @@ class Observation:
     episode_id: str | None
     occurred_at: datetime
     provider: str | None
-
 
 
 
