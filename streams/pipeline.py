@@ -273,6 +273,9 @@ class Pipeline:
         }
         if isinstance(kind, BinaryOutcome):
             signal["risk_model_version"] = kind.model.version
+            if finding.expected is not None and finding.observed is not None:
+                # VLAD context: statistical lives saved (expected − observed) so far.
+                signal["vlad"] = finding.expected - finding.observed
         if finding.details:
             signal["details"] = finding.details
         return signal

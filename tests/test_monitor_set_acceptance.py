@@ -56,3 +56,11 @@ def test_low_ascertainment_alarms(signals):
     assert found[0]["details"]["ascertainment"] < 0.6
     flagged = {s["entity_id"] for s in signals if s["metric"] == "case_ascertainment"}
     assert flagged == {reg.LOW_ASCERTAINMENT}
+
+
+def test_binary_signals_carry_vlad_and_model_version(signals):
+    binary = [s for s in signals if s["metric"] == "death_30d"]
+    assert binary
+    for s in binary:
+        assert s["vlad"] == pytest.approx(s["expected"] - s["observed"])
+        assert s["risk_model_version"].startswith("logistic-")
