@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import chi2
-
 IMPLANT_YEARS_PER_PTIR = 100.0
 
 
@@ -47,6 +45,8 @@ def poisson_count_interval(count: int, confidence: float = 0.95) -> tuple[float,
         raise ValueError("count must be a non-negative integer")
     if not 0 < confidence < 1:
         raise ValueError("confidence must lie in (0, 1)")
+    from scipy.stats import chi2  # imported on first use: it is slow to import
+
     alpha = 1.0 - confidence
     lower = 0.0 if count == 0 else float(chi2.ppf(alpha / 2, 2 * count)) / 2
     upper = float(chi2.ppf(1 - alpha / 2, 2 * count + 2)) / 2

@@ -20,16 +20,21 @@ from streams.telemetry import configure_logging
 
 EXIT_USAGE = 2
 
-COMMAND_MODULES = (
-    "streams.worker_commands",
-    "streams.funnel_command",
-    "streams.risk_model_commands",
-    "streams.calibration_commands",
-    "notifiers.audit_commands",
-    "notifiers.rules_commands",
-    "notifiers.case_commands",
-)
-"""Modules that add their own subcommands with ``add_commands(subparsers)``."""
+COMMANDS: dict[str, str] = {
+    "run": "streams.worker_commands",
+    "produce": "streams.worker_commands",
+    "config": "streams.worker_commands",
+    "funnel": "streams.funnel_command",
+    "fit-risk-model": "streams.risk_model_commands",
+    "arl": "streams.calibration_commands",
+    "calibrate": "streams.calibration_commands",
+    "audit": "notifiers.audit_commands",
+    "rules": "notifiers.rules_commands",
+    "case": "notifiers.case_commands",
+}
+"""Each command and the module that adds it with ``add_commands(subparsers)``. Only the
+module of the command being run is imported (some import scipy, river or faust), so
+``vigil replay`` starts quickly; ``vigil --help`` imports them all."""
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -115,7 +120,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only the module adding that command is imported."""
     parser = argparse.ArgumentParser(
         prog="vigil", description="Safety-signal alerting for clinical audits and registries."
     )
@@ -138,13 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the event contract's JSON Schema")
     p.set_defaults(func=cmd_schema)
 
-    for module in COMMAND_MODULES:
+    if command in ("replay", "schema"):
+        modules: list[str] = []
+    elif command in COMMANDS:
+        modules = [COMMANDS[command]]
+    else:
+        modules = list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
         import_module(module).add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if argv and argv[0] == "--log-level" and len(argv) > 2:
+        command = argv[2]
+    args = build_parser(command).parse_args(argv)
     configure_logging(args.log_level or VigilSettings().log_level)
     return int(args.func(args))
 

@@ -7,14 +7,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from signals.funnel import FunnelInput, funnel_snapshot, snapshot_curves
-from streams.funnel_svg import funnel_csv, render_funnel_svg
+if TYPE_CHECKING:
+    from signals.funnel import FunnelInput
 
 
 def funnel_inputs(monitors_file: Path, metric: str, entity_type: str) -> list[FunnelInput]:
     """Observed and expected per entity of one metric (each entity's first monitor carries
     them; every monitor of an entity sees the same observations)."""
+    from signals.funnel import FunnelInput
+
     rows: dict[str, FunnelInput] = {}
     with monitors_file.open(encoding="utf-8") as handle:
         for line in handle:
@@ -30,6 +33,10 @@ def funnel_inputs(monitors_file: Path, metric: str, entity_type: str) -> list[Fu
 
 
 def cmd_funnel(args: argparse.Namespace) -> int:
+    # scipy loads here, not when the CLI starts: every other command stays quick to start.
+    from signals.funnel import funnel_snapshot, snapshot_curves
+    from streams.funnel_svg import funnel_csv, render_funnel_svg
+
     monitors = Path(args.replay_out) / "monitors.jsonl"
     if not monitors.is_file():
         print(f"vigil funnel: {monitors} not found (run vigil replay first)", file=sys.stderr)

@@ -49,7 +49,6 @@ from pydantic import (
 )
 
 from signals.bernoulli_cusum import BernoulliCusum
-from signals.calibration import h_for_arl0
 from signals.monthly_xmr import MonthlyXmr
 from signals.poisson_cusum import PoissonCusum
 from signals.ra_cusum import RiskAdjustedCusum
@@ -483,6 +482,9 @@ def calibrate_config(config: VigilConfig, base: Path, source: str) -> VigilConfi
         except (OSError, ValueError) as error:
             problems.append(f"metrics[{i}].baseline.risks: {error}")
             continue
+        # scipy is heavy to import: only configs that ask for calibration pay for it.
+        from signals.calibration import h_for_arl0
+
         for monitor in targets:
             assert monitor.target_arl0 is not None
             h = h_for_arl0(monitor.target_arl0, monitor.odds_ratio, risks)

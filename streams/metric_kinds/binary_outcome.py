@@ -12,7 +12,6 @@ from typing import Any
 
 from signals import segments
 from signals.bernoulli_cusum import BernoulliCusum
-from signals.calibration_drift import CalibrationDrift
 from signals.crossing import Crossing, Level
 from signals.monthly_xmr import MonthlyXmr
 from signals.ra_cusum import RiskAdjustedCusum
@@ -118,6 +117,8 @@ class BinaryOutcome:
 
     def new_entity(self, entity_type: str) -> list[Any]:
         if entity_type == "national":
+            from signals.calibration_drift import CalibrationDrift  # river: import on use
+
             drift = self.config.drift
             assert drift is not None
             return [CalibrationDrift(drift.detector, {"delta": drift.delta}
@@ -156,7 +157,7 @@ class BinaryOutcome:
                 ))
         return findings
 
-    def _drift(self, y: int, p: float, drift: CalibrationDrift) -> list[Finding]:
+    def _drift(self, y: int, p: float, drift: Any) -> list[Finding]:
         """Calibration drift of the risk model nationally: an operator-level signal."""
         found = drift.update(y, p)
         if found is None:
@@ -168,7 +169,7 @@ class BinaryOutcome:
 
     def records(self, entity_type: str, monitors: list[Any]) -> Iterator[dict[str, Any]]:
         if entity_type == "national":
-            drift: CalibrationDrift = monitors[0]
+            drift = monitors[0]
             yield {"monitor": DRIFT_MONITOR, "monitor_kind": "calibration_drift",
                    "direction": None, "statistic": None, "n": drift.n, "observed": None,
                    "expected": None, "details": {"drifts": drift.drifts},
@@ -194,6 +195,8 @@ class BinaryOutcome:
 
     def load(self, entity_type: str, states: list[dict[str, Any]]) -> list[Any]:
         if entity_type == "national":
+            from signals.calibration_drift import CalibrationDrift
+
             return [CalibrationDrift.from_state(states[0])]
         return [MONITOR_CLASSES[kind].from_state(state)
                 for kind, state in zip(self.monitor_kinds, states, strict=True)]
