@@ -83,7 +83,7 @@ class Patient(BaseModel):
         if not isinstance(value, str):
             raise ValueError("NHS number must be a string of 10 digits")
         digits = identifiers.nhs_number(value)
-        pseudonymiser = (info.context or {}).get("pseudonymiser")
+        pseudonymiser = (info.context or {}).get("pseudonymiser")  # see Pseudonymiser.context
         if pseudonymiser is None:
             raise ValueError("no pseudonymisation key configured: refusing to hold NHS number")
         return pseudonymiser.pseudonym(digits)
@@ -186,7 +186,7 @@ class InvalidEvent(ValueError):
 def parse_event(raw: str | bytes, pseudonymiser: Pseudonymiser) -> Event:
     """Validate one JSON event; raise ``InvalidEvent`` naming each field that is wrong."""
     try:
-        return event_adapter.validate_json(raw, context={"pseudonymiser": pseudonymiser})
+        return event_adapter.validate_json(raw, context=pseudonymiser.context)
     except ValidationError as error:
         raise _invalid(error) from None
 

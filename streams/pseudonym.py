@@ -26,7 +26,7 @@ class Pseudonymiser:
     True
     """
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_inner", "_outer", "context")
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
@@ -38,6 +38,8 @@ class Pseudonymiser:
         block = key.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        self.context = {"pseudonymiser": self}
+        """The validation context that lets the event contract pseudonymise at ingest."""
 
     @classmethod
     def ephemeral(cls) -> Pseudonymiser:
