@@ -22,6 +22,8 @@ EXIT_USAGE = 2
 
 COMMAND_MODULES = (
     "streams.worker_commands",
+    "streams.simulate_command",
+    "streams.demo",
     "streams.funnel_command",
     "streams.risk_model_commands",
     "streams.calibration_commands",
