@@ -104,7 +104,7 @@ class MailSink:
         self.port = free_port()
         self._controller: Any = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{self.received:05d}.eml"
@@ -116,6 +116,7 @@ class MailSink:
 
         # aiosmtpd logs every SMTP command at INFO; the console is for signals.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
@@ -187,7 +188,7 @@ async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False

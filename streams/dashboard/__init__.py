@@ -9,6 +9,7 @@ The worker calls :func:`install_dashboard` once, from ``Worker.__init__`` (the o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,10 +30,8 @@ class RecordingEntityStage:
 
     def run(self, batch: Sequence[Any], table: Any) -> Any:
         result = self.stage.run(batch, table)
-        try:
+        with contextlib.suppress(Exception):  # a chart is never worth a crashed batch
             self._record(result)
-        except Exception:  # a chart is never worth a crashed batch
-            pass
         return result
 
     def _record(self, result: Any) -> None:

@@ -63,8 +63,7 @@ class ChartHistory:
         key = (metric, entity_type, entity_id)
         first = monitors[0]
         observed, expected = first.get("observed"), first.get("expected")
-        vlad = (float(expected) - float(observed)
-                if observed is not None and expected is not None else None)
+        vlad = _difference(expected, observed)
         stats = [_number(m.get("statistic")) for m in monitors]
         self._buffer(key).append([first.get("n"), stats, vlad, observed, expected])
         self._monitors[key] = [_describe(m) for m in monitors]
@@ -77,8 +76,10 @@ class ChartHistory:
         points = self._buffer(key)
         if monitors is not None:
             names = [m["monitor"] for m in monitors]
-            if signal["monitor"] in names and points:
-                last = points[-1]
+            if signal["monitor"] in names:
+                observed, expected = signal.get("observed"), signal.get("expected")
+                last = points[-1] if points else [None, [None] * len(names), _difference(
+                    expected, observed), observed, expected]
                 stats = list(last[1])
                 stats[names.index(signal["monitor"])] = _number(signal.get("statistic"))
                 points.append([signal.get("n"), stats, last[2], last[3], last[4]])
@@ -90,8 +91,11 @@ class ChartHistory:
 
     def record_many(self, entities: Iterable[tuple[EntityKey, Sequence[Mapping[str, Any]]]],
                     signals: Iterable[Mapping[str, Any]]) -> None:
-        """A batch: its signals first (they happened within it), then each entity's end state.
-        Signals of an entity seen for the first time get their point from the next batch."""
+        """A batch: its signals first (they happened within it), then each entity's end
+        state."""
+        entities = list(entities)
+        for key, monitors in entities:  # so that a first-time entity's signals find names
+            self._monitors.setdefault(key, [_describe(m) for m in monitors])
         for signal in signals:
             self.record_signal(signal)
         for (metric, entity_type, entity_id), monitors in entities:
@@ -112,6 +116,12 @@ class ChartHistory:
         if points is None:
             points = self._points[key] = deque(maxlen=self.maxlen)
         return points
+
+
+def _difference(expected: Any, observed: Any) -> float | None:
+    if _number(expected) is None or _number(observed) is None:
+        return None
+    return float(expected) - float(observed)
 
 
 def _number(value: Any) -> float | None:
