@@ -30,8 +30,9 @@ from streams.dashboard.chart_history import ChartHistory
 
 STATIC = {"index.html": "text/html", "app.js": "application/javascript",
           "app.css": "text/css"}
-VERIFY_EVERY = 5.0
-"""Seconds a hash-chain verification is reused (it walks the whole log)."""
+VERIFY_EVERY = 1.0
+"""Seconds a hash-chain verification is reused while the log grows (it walks the whole
+log)."""
 
 
 class DashboardSource:

@@ -48,7 +48,7 @@ function lineChart(spec) {
     svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), class: "grid" }));
     svg.appendChild(el("svg:text", { x: L - 4, y: sy(t) + 3, "text-anchor": "end" }, fmt(t, 1)));
   }
-  for (const t of niceTicks(x0, x1, 5)) {
+  for (const t of niceTicks(x0, x1, 5).filter((v) => Number.isInteger(v))) {
     svg.appendChild(el("svg:text", { x: sx(t), y: H - B + 13, "text-anchor": "middle" }, fmt(t, 0)));
   }
   svg.appendChild(el("svg:line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
@@ -140,7 +140,11 @@ function drawFunnel(view) {
     const c = el("svg:circle", { cx: sx(p.expected), cy: sy(p.ratio), r: p.level ? 5 : 3.5, class: cls });
     c.appendChild(el("svg:title", {}, `${p.entity_id}: O=${fmt(p.observed, 0)} E=${fmt(p.expected)} O/E=${fmt(p.ratio)}`));
     svg.appendChild(c);
-    if (p.level) svg.appendChild(el("svg:text", { x: sx(p.expected) + 7, y: sy(p.ratio) + 3, class: "label" }, `${p.entity_id} (${p.level}, ${p.direction})`));
+    if (p.level) {
+      const right = sx(p.expected) > W - 170;
+      svg.appendChild(el("svg:text", { x: sx(p.expected) + (right ? -8 : 8), y: sy(p.ratio) + 3, class: "label",
+        "text-anchor": right ? "end" : "start" }, `${p.entity_id} (${p.level}, ${p.direction})`));
+    }
   }
   const g = el("svg:g", { class: "legend" });
   [["95% limits", "alert"], ["99.8% limits", "alarm"]].forEach(([label, cls], i) => {
@@ -256,7 +260,9 @@ async function poll() {
     $("#count-alert").textContent = `${s.counts.alert} alert${s.counts.alert === 1 ? "" : "s"}`;
     badge($("#verification"), s.verification);
     if (!state.entity) {
-      const first = s.cases.find((c) => c.level === "alarm") || s.cases[0];
+      const binary = new Set(s.metrics.filter((m) => m.kind === "binary_outcome").map((m) => m.name));
+      const first = s.cases.find((c) => c.level === "alarm" && binary.has(c.metric))
+        || s.cases.find((c) => c.level === "alarm") || s.cases[0];
       const pick = first ? { metric: first.metric, entity_type: first.entity_type, entity_id: first.entity_id } : s.entities[0];
       if (pick) selectEntity(pick);
     } else { await refreshChart(); }
