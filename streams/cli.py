@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "run": "streams.worker_commands",
     "produce": "streams.worker_commands",
     "config": "streams.worker_commands",
+    "simulate": "streams.simulate_command",
+    "demo": "streams.demo",
     "funnel": "streams.funnel_command",
     "fit-risk-model": "streams.risk_model_commands",
     "arl": "streams.calibration_commands",

@@ -40,6 +40,7 @@ from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
 from streams import worker_metrics as metrics
+from streams.dashboard import install_dashboard  # dashboard hook
 from streams.pipeline import Pipeline
 from streams.pseudonym import Pseudonymiser
 from streams.settings import VigilSettings
@@ -215,6 +216,7 @@ class Worker:
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._healthz)
         app.page("/readyz")(self._readyz)
+        install_dashboard(self)  # dashboard hook: chart history + /dashboard/ pages
 
     def _table(self, name: str, help: str) -> faust.Table:
         table = PartitionedTable(
