@@ -46,7 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -419,6 +419,26 @@ class UnreadableEntry(ValueError):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(f"entry {seq} cannot be read: {reason}")
         self.seq = seq
+
+
+def paged_entries(fetch: Callable[[int], Sequence[Sequence[Any]]], since_seq: int,
+                  page_size: int) -> Iterator[LogEntry]:
+    """Entries from a database, a page at a time: ``fetch(last_seq)`` returns up to
+    ``page_size`` raw rows with ``seq > last_seq`` in order (``decode_entry``'s columns).
+    Pages are keyed on seq, so no transaction stays open while the caller works.
+
+    >>> rows = [(1, "2024-05-01T00:00:00Z", "signal", None, None, "{}", "0" * 64, "h")]
+    >>> [e.seq for e in paged_entries(lambda last: [r for r in rows if r[0] > last], 0, 2)]
+    [1]
+    """
+    last = since_seq
+    while True:
+        rows = fetch(last)
+        for row in rows:
+            yield decode_entry(*row)
+        if len(rows) < page_size:
+            return
+        last = rows[-1][0]
 
 
 def decode_entry(

@@ -30,8 +30,8 @@ from notifiers.log_chain import (
     LogItem,
     canonical_json,
     check_head,
-    decode_entry,
     extend_chain,
+    paged_entries,
 )
 
 TABLE = "escalation_log"
@@ -195,16 +195,12 @@ class PostgresEscalationLog(EscalationLog):
             "SELECT seq, at, kind, case_id, entity_id, payload::text, prev_hash, hash"
             " FROM {} WHERE seq > %s{} ORDER BY seq LIMIT %s"
         ).format(self._table, where)
-        last = since_seq
-        # Pages keyed on seq: no transaction stays open while the caller works.
-        while True:
+
+        def fetch(last: int) -> list[Any]:
             with self._lock:
-                rows = self._conn.execute(query, (last, *values, PAGE_SIZE)).fetchall()
-            for row in rows:
-                yield decode_entry(*row)
-            if len(rows) < PAGE_SIZE:
-                return
-            last = rows[-1][0]
+                return self._conn.execute(query, (last, *values, PAGE_SIZE)).fetchall()
+
+        return paged_entries(fetch, since_seq, PAGE_SIZE)
 
     def close(self) -> None:
         with self._lock:

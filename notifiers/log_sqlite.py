@@ -27,8 +27,8 @@ from notifiers.log_chain import (
     LogItem,
     canonical_json,
     check_head,
-    decode_entry,
     extend_chain,
+    paged_entries,
     rfc3339,
 )
 
@@ -159,16 +159,12 @@ class SqliteEscalationLog(EscalationLog):
         where = "".join(f" AND {name} = ?" for name, value in filters if value is not None)
         values = [value for _, value in filters if value is not None]
         query = f"SELECT {_COLUMNS} FROM {TABLE} WHERE seq > ?{where} ORDER BY seq LIMIT ?"
-        last = since_seq
-        # Pages keyed on seq: no read transaction stays open while the caller works.
-        while True:
+
+        def fetch(last: int) -> list[Any]:
             with self._lock:
-                rows = self._conn.execute(query, (last, *values, PAGE_SIZE)).fetchall()
-            for row in rows:
-                yield decode_entry(*row)
-            if len(rows) < PAGE_SIZE:
-                return
-            last = rows[-1][0]
+                return self._conn.execute(query, (last, *values, PAGE_SIZE)).fetchall()
+
+        return paged_entries(fetch, since_seq, PAGE_SIZE)
 
     def close(self) -> None:
         with self._lock:
