@@ -163,6 +163,17 @@ def _credentials(settings: VigilSettings) -> Any:
     return None
 
 
+def _view_handler(method: Any) -> Any:
+    """A plain function for ``app.page``: faust makes the handler a method of a View class,
+    so it is called with the view first; a bound method would take the view for its
+    ``web`` argument and miss ``request`` (every request a 500)."""
+
+    async def handler(view: Any, request: Any) -> Any:
+        return await method(view, request)
+
+    return handler
+
+
 class Worker:
     """The faust app and its two agents, built from settings and a pipeline."""
 
@@ -212,9 +223,9 @@ class Worker:
         app.agent(self.observations_topic, name="entities")(self._entities_agent)
         app.task(self._declare_topics)
         app.timer(5.0)(self._gauges)
-        app.page("/metrics")(self._metrics_page)
-        app.page("/healthz")(self._healthz)
-        app.page("/readyz")(self._readyz)
+        app.page("/metrics", name="metrics")(_view_handler(self._metrics_page))
+        app.page("/healthz", name="healthz")(_view_handler(self._healthz))
+        app.page("/readyz", name="readyz")(_view_handler(self._readyz))
 
     def _table(self, name: str, help: str) -> faust.Table:
         table = PartitionedTable(
@@ -327,7 +338,8 @@ class Worker:
     async def _metrics_page(self, web: Any, request: Any) -> Any:
         await self._gauges()
         body, content_type = metrics.exposition()
-        return web.bytes(body, content_type=content_type)
+        # As a header: aiohttp refuses a charset in content_type=, and Prometheus' type has one.
+        return web.bytes(body, headers={"Content-Type": content_type})
 
     async def _healthz(self, web: Any, request: Any) -> Any:
         return web.json({"status": "alive"})
