@@ -36,6 +36,7 @@ from typing import Any
 
 import faust
 import structlog
+from faust import streams as faust_streams
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
@@ -73,8 +74,17 @@ async def write_partition(table: faust.Table, partition: int, writes: dict[str, 
     producer = table.app.producer
     topic = table.changelog_topic.get_topic_name()
     futures = []
+    store = table.data
+    partition_db = getattr(store, "_db_for_partition", None)  # RocksDB: one db per partition
     for key, value in writes.items():
-        table.data[key] = value
+        if partition_db is None:
+            store[key] = value
+        else:
+            # faust's RocksDB store picks the partition's database from the current event,
+            # which a batch written after the fact does not have: name the partition.
+            encoded = store._encode_key(key)
+            store._key_index[encoded] = partition
+            partition_db(partition).put(encoded, store._encode_value(value))
         futures.append(await producer.send(topic, _json(key), _json(value), partition,
                                            None, None))
     return futures
@@ -161,6 +171,13 @@ def _credentials(settings: VigilSettings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+def _forget_current_event() -> None:
+    """Clear faust's current event in this task (``_finish`` runs each batch in its own).
+    faust's RocksDB store reads a key from the current event's partition only, and a batch
+    spans partitions: without an event it looks the key up in every partition it holds."""
+    faust_streams._current_event.set(None)
 
 
 def _view_handler(method: Any) -> Any:
@@ -255,6 +272,7 @@ class Worker:
             await _finish(self._entity_batch(events))
 
     async def _episode_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
             records = _records(events)
@@ -286,6 +304,7 @@ class Worker:
             self.last_offset[settings.events_topic, record.partition] = record.offset
 
     async def _entity_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
             records = _records(events)
