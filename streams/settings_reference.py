@@ -11,11 +11,10 @@ table and the escalation rules), and ``--check`` exits 1 when they are out of da
 
 >>> from pydantic import Field
 >>> from pydantic_settings import BaseSettings, SettingsConfigDict
->>> class Example(BaseSettings):
-...     model_config = SettingsConfigDict(env_prefix="APP_", use_attribute_docstrings=True)
-...     port: int = Field(8080, ge=1, le=65535)
-...     '''Where the web server listens.'''
->>> print(settings_reference_markdown(Example, others={}))
+>>> class Example(BaseSettings):  # attribute docstrings need a source file; a doctest has none
+...     model_config = SettingsConfigDict(env_prefix="APP_")
+...     port: int = Field(8080, ge=1, le=65535, description="Where the web server listens.")
+>>> print(settings_reference_markdown(Example, others={}), end="")
 | Environment variable | Type | Default | Description |
 |---|---|---|---|
 | `APP_PORT` | integer, 1 to 65535 | `8080` | Where the web server listens. |

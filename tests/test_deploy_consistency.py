@@ -132,7 +132,7 @@ def _recipient_files(compose: dict[str, Any], manifests: list[dict[str, Any]]
                      ) -> Iterator[tuple[str, str]]:
     """(where, YAML text) of every recipients file the deployment mounts."""
     for _, target, source in _bind_mounts(compose):
-        if PurePosixPath(target).name == "recipients.yaml":
+        if PurePosixPath(target).name == "recipients.yaml" and source.is_file():
             yield str(source), source.read_text(encoding="utf-8")
     config = _kind(manifests, "ConfigMap", "vigil-config")
     if "recipients.yaml" in config["data"]:
