@@ -20,10 +20,10 @@ from streams.telemetry import configure_logging
 
 EXIT_USAGE = 2
 
-COMMANDS: dict[str, str] = {
+COMMANDS: dict[str, str | tuple[str, ...]] = {
     "run": "streams.worker_commands",
     "produce": "streams.worker_commands",
-    "config": "streams.worker_commands",
+    "config": ("streams.worker_commands", "streams.settings_reference"),
     "simulate": "streams.simulate_command",
     "demo": "streams.demo",
     "funnel": "streams.funnel_command",
@@ -122,6 +122,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modules(entry: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (entry,) if isinstance(entry, str) else entry
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only the module adding that command is imported."""
     parser = argparse.ArgumentParser(
@@ -148,10 +152,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     if command in ("replay", "schema"):
         modules: list[str] = []
-    elif command in COMMANDS:
-        modules = [COMMANDS[command]]
     else:
-        modules = list(dict.fromkeys(COMMANDS.values()))
+        chosen = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+        modules = list(dict.fromkeys(m for entry in chosen for m in _modules(entry)))
     for module in modules:
         import_module(module).add_commands(sub)
     return parser

@@ -22,11 +22,15 @@ class VigilSettings(BaseSettings):
     '**********'
     """
 
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+    # Attribute docstrings become field descriptions: the configuration reference in the
+    # README is generated from them (streams.settings_reference).
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore",
+                                      use_attribute_docstrings=True)
 
     hmac_key: SecretStr | None = None
     """Key for pseudonymising NHS numbers (at least 16 bytes). Keep it secret."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING, ERROR or CRITICAL (JSON log lines on stderr)."""
 
     # -- Kafka ---------------------------------------------------------------------------
     bootstrap_servers: str | None = None
@@ -34,28 +38,46 @@ class VigilSettings(BaseSettings):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
     """Derived from the TLS and SASL settings when unset."""
     ssl_cafile: Path | None = None
+    """CA bundle to verify the brokers with (turns TLS on)."""
     ssl_certfile: Path | None = None
+    """Client certificate for mutual TLS (with ``ssl_keyfile``)."""
     ssl_keyfile: Path | None = None
+    """Private key of the client certificate."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL authentication to the brokers (needs username and password)."""
     sasl_username: str | None = None
+    """SASL user name."""
     sasl_password: SecretStr | None = None
+    """SASL password. Keep it secret."""
 
     app_id: str = "vigil"
     """faust app id: the consumer group and the prefix of the tables' changelog topics."""
     events_topic: str = "vigil.events"
+    """Registry events in (keyed by provider ODS code)."""
     observations_topic: str = "vigil.observations"
+    """Between stage 1 and stage 2 (keyed by metric and entity)."""
     signals_topic: str = "vigil.signals"
+    """Signals out, to escalation (keyed by metric and entity)."""
     dead_letter_topic: str = "vigil.dead-letters"
+    """Rejected events with their reason, NHS numbers pseudonymised."""
     partitions: int = Field(8, ge=1, le=1024)
+    """Partitions of the topics Vigil creates: the most workers that can share the load."""
     replication_factor: int = Field(1, ge=1)
+    """Replicas of the topics Vigil creates (3 on a production cluster)."""
     store: str = "memory://"
     """Table store: ``memory://`` (tests) or ``rocksdb://`` (production)."""
     web_port: int = Field(6066, ge=0, le=65535)
+    """Worker web server: ``/metrics``, ``/healthz`` and ``/readyz``."""
     batch_size: int = Field(2000, ge=1)
+    """Most events or observations handled as one batch."""
     batch_within: float = Field(0.05, gt=0)
+    """Seconds to wait for a batch to fill before handling what has arrived."""
     session_timeout: float = Field(30.0, gt=0)
+    """Seconds without a heartbeat before the group gives a worker's partitions away."""
     heartbeat_interval: float = Field(3.0, gt=0)
+    """Seconds between consumer heartbeats."""
     commit_interval: float = Field(1.0, gt=0)
+    """Seconds between commits of acknowledged offsets."""
 
     @field_validator("store")
     @classmethod

@@ -36,6 +36,7 @@ from typing import Any
 
 import faust
 import structlog
+from faust import streams as faust_streams
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
@@ -74,8 +75,17 @@ async def write_partition(table: faust.Table, partition: int, writes: dict[str, 
     producer = table.app.producer
     topic = table.changelog_topic.get_topic_name()
     futures = []
+    store = table.data
+    partition_db = getattr(store, "_db_for_partition", None)  # RocksDB: one db per partition
     for key, value in writes.items():
-        table.data[key] = value
+        if partition_db is None:
+            store[key] = value
+        else:
+            # faust's RocksDB store picks the partition's database from the current event,
+            # which a batch written after the fact does not have: name the partition.
+            encoded = store._encode_key(key)
+            store._key_index[encoded] = partition
+            partition_db(partition).put(encoded, store._encode_value(value))
         futures.append(await producer.send(topic, _json(key), _json(value), partition,
                                            None, None))
     return futures
@@ -164,6 +174,24 @@ def _credentials(settings: VigilSettings) -> Any:
     return None
 
 
+def _forget_current_event() -> None:
+    """Clear faust's current event in this task (``_finish`` runs each batch in its own).
+    faust's RocksDB store reads a key from the current event's partition only, and a batch
+    spans partitions: without an event it looks the key up in every partition it holds."""
+    faust_streams._current_event.set(None)
+
+
+def _view_handler(method: Any) -> Any:
+    """A plain function for ``app.page``: faust makes the handler a method of a View class,
+    so it is called with the view first; a bound method would take the view for its
+    ``web`` argument and miss ``request`` (every request a 500)."""
+
+    async def handler(view: Any, request: Any) -> Any:
+        return await method(view, request)
+
+    return handler
+
+
 class Worker:
     """The faust app and its two agents, built from settings and a pipeline."""
 
@@ -213,9 +241,9 @@ class Worker:
         app.agent(self.observations_topic, name="entities")(self._entities_agent)
         app.task(self._declare_topics)
         app.timer(5.0)(self._gauges)
-        app.page("/metrics")(self._metrics_page)
-        app.page("/healthz")(self._healthz)
-        app.page("/readyz")(self._readyz)
+        app.page("/metrics", name="metrics")(_view_handler(self._metrics_page))
+        app.page("/healthz", name="healthz")(_view_handler(self._healthz))
+        app.page("/readyz", name="readyz")(_view_handler(self._readyz))
         install_dashboard(self)  # dashboard hook: chart history + /dashboard/ pages
 
     def _table(self, name: str, help: str) -> faust.Table:
@@ -246,6 +274,7 @@ class Worker:
             await _finish(self._entity_batch(events))
 
     async def _episode_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
             records = _records(events)
@@ -277,6 +306,7 @@ class Worker:
             self.last_offset[settings.events_topic, record.partition] = record.offset
 
     async def _entity_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
             records = _records(events)
@@ -329,7 +359,8 @@ class Worker:
     async def _metrics_page(self, web: Any, request: Any) -> Any:
         await self._gauges()
         body, content_type = metrics.exposition()
-        return web.bytes(body, content_type=content_type)
+        # As a header: aiohttp refuses a charset in content_type=, and Prometheus' type has one.
+        return web.bytes(body, headers={"Content-Type": content_type})
 
     async def _healthz(self, web: Any, request: Any) -> Any:
         return web.json({"status": "alive"})
