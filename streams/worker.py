@@ -39,6 +39,7 @@ import structlog
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
+from streams import offset_tracking
 from streams import worker_metrics as metrics
 from streams.pipeline import Pipeline
 from streams.pseudonym import Pseudonymiser
@@ -170,6 +171,7 @@ class Worker:
                  pseudonymiser: Pseudonymiser) -> None:
         if not settings.bootstrap_servers:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
+        offset_tracking.install()
         self.settings = settings
         self.pipeline = pipeline
         self.episode_stage = EpisodeStage(pipeline, pseudonymiser)
