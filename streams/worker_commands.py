@@ -28,6 +28,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     p = subparsers.add_parser("produce", help="publish a JSONL file to the events topic")
     p.add_argument("events", type=Path, help="JSONL events file")
+    p.add_argument("--rate", type=float, metavar="N",
+                   help="events per second, steady (default: as fast as the broker takes them)")
     p.set_defaults(func=cmd_produce)
 
     p = subparsers.add_parser("config", help="configuration tools")
@@ -203,8 +205,16 @@ async def ensure_topics(settings: VigilSettings, *names: str) -> None:
         await admin.close()
 
 
-async def produce(settings: VigilSettings, path: Path, progress: bool = False) -> int:
-    """Publish ``path`` to the events topic; return the number of messages."""
+async def produce(settings: VigilSettings, path: Path, progress: bool = False,
+                  rate: float | None = None) -> int:
+    """Publish ``path`` to the events topic; return the number of messages.
+
+    With ``rate``, send a steady ``rate`` events per second (each one due at ``i / rate``
+    seconds after the start, so a slow moment is caught up rather than lost), for
+    backfills, tests and latency measurements; each is delivered as it is sent.
+    """
+    if rate is not None and rate <= 0:
+        raise ValueError("rate must be positive")
     from aiokafka import AIOKafkaProducer
 
     await ensure_topics(settings, settings.events_topic)
@@ -219,10 +229,16 @@ async def produce(settings: VigilSettings, path: Path, progress: bool = False) -
 
         bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr,
                    desc="produce")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
         pending = []
         with path.open("rb") as stream:
             for key, line in event_keys(iter(stream)):
+                if rate is not None:
+                    due = started + sent / rate
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())
                 pending.append(await producer.send(settings.events_topic, line, key=key))
                 sent += 1
                 if bar is not None:
@@ -249,6 +265,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         print(f"vigil produce: cannot read {args.events}", file=sys.stderr)
         return EXIT_USAGE
-    sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty()))
+    if args.rate is not None and args.rate <= 0:
+        print("vigil produce: --rate must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty(),
+                               rate=args.rate))
     print(json.dumps({"topic": settings.events_topic, "messages": sent}))
     return 0
