@@ -168,7 +168,7 @@ class Worker:
     """The faust app and its two agents, built from settings and a pipeline."""
 
     def __init__(self, settings: VigilSettings, pipeline: Pipeline,
-                 pseudonymiser: Pseudonymiser) -> None:
+                 pseudonymiser: Pseudonymiser, escalation: Any = None) -> None:
         if not settings.bootstrap_servers:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
         offset_tracking.install()
@@ -217,6 +217,12 @@ class Worker:
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._healthz)
         app.page("/readyz")(self._readyz)
+        self.escalation = escalation  # streams.worker_escalation.EscalationSide
+        if escalation is not None:
+            app.task(escalation.run)
+            api = escalation.api()
+            if api is not None:
+                app.web.web_app.add_subapp("/api", api)
 
     def _table(self, name: str, help: str) -> faust.Table:
         table = PartitionedTable(

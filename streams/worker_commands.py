@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from notifiers.rules import RulesError
 from streams.metric_config import ConfigError, load_config
 from streams.settings import VigilSettings
 
@@ -48,19 +49,19 @@ def _settings() -> VigilSettings | None:
         return None
 
 
-def _check_rules(path: Path | None) -> str | None:
-    """Validate escalation rules with ``notifiers.rules`` where it exists."""
+def _check_rules(path: Path | None, settings: VigilSettings) -> dict[str, Any] | None:
+    """Validate the escalation rules and the recipients they go to (``RulesError`` lists
+    every problem); ``None`` when no rules are given."""
     if path is None:
         return None
-    try:
-        from notifiers import rules  # type: ignore[attr-defined]
-    except ImportError:
-        return "not checked (notifiers.rules is not available)"
-    loader = getattr(rules, "load_rules", None)
-    if loader is None:
-        return "not checked (notifiers.rules has no load_rules)"
-    loader(path)
-    return "ok"
+    from notifiers.rules import load_rules
+    from streams.worker_escalation import recipients_for
+
+    rules = load_rules(path)
+    recipients = recipients_for(settings)
+    return {"path": str(path), "version": rules.version, "policies": len(rules.policies),
+            "recipients": str(settings.recipients or f"outbox {settings.outbox_dir}"),
+            "channels": sorted(recipients.channels)}
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -69,7 +70,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
-        rules = _check_rules(args.rules)
+        rules = _check_rules(args.rules, settings)
+    except RulesError as error:
+        print("\n".join(error.errors), file=sys.stderr)
+        return EXIT_USAGE
     except (ConfigError, ValueError, OSError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -103,7 +107,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
-        _check_rules(args.rules)
+        _check_rules(args.rules, settings)
+    except RulesError as error:
+        print("\n".join(error.errors), file=sys.stderr)
+        return EXIT_USAGE
     except (ConfigError, ValueError, OSError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -129,7 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streams.worker import Worker
 
     try:
-        worker = Worker(settings, Pipeline(config), pseudonymiser)
+        escalation = None
+        if args.rules is not None:
+            from streams.worker_escalation import EscalationSide
+
+            escalation = EscalationSide(settings, args.rules)
+        worker = Worker(settings, Pipeline(config), pseudonymiser, escalation)
         return _run_faust(worker, settings)
     finally:
         if broker is not None:
