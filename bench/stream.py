@@ -1,13 +1,20 @@
 """Streaming throughput on the embedded broker: (a) a minimal faust agent updating one table
 key per event, (b) a bare aiokafka consumer that decodes and counts, (c) the Vigil worker.
 
-Prints events/s for each and the ratios (c)/(a) (goal ≥ 1) and (c)/(b).
+Prints events/s for each and the ratios (c)/(a) (goal ≥ 1) and (c)/(b); then p50/p99
+latency from an event's produce time (its Kafka timestamp) to the publication of the signal
+it raised (the signal's Kafka timestamp) with events produced at a steady
+``--latency-rate`` a second (``vigil produce --rate``); then memory per monitor, as the
+deep ``sys.getsizeof`` of the monitors the worker held (its table's changelog, loaded as
+the worker loads it), with the worker's RSS for context.
 
-    .venv/bin/python bench/stream.py [--events 200000]
+    .venv/bin/python bench/stream.py [--events 200000] [--latency-seconds 60]
 
-Not measured yet: p50/p99 latency at a steady 1,000 events/s and memory per monitor.
-KNOWN ISSUE: step (a) does not finish yet (the minimal faust agent never commits to the
-end offsets within the polling loop); (b) works.
+Rates count from the first event consumed (process start-up and group join excluded) to
+the last: (a) by the agent's own count of processed events (plain faust commits lag far
+behind its processing: it moved its committed offsets at a few hundred events a second
+here), (c) to the moment both stages have *committed* every offset, a stricter end.
+Every phase has a timeout and prints what it got when it runs out.
 """
 
 from __future__ import annotations
@@ -22,35 +29,66 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-
-from streams.cli import sample_paths
-from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.synthetic import SyntheticRegistry, synthetic_events
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.cli import sample_paths  # noqa: E402
+from streams.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
 
 MINIMAL_AGENT = textwrap.dedent('''
-    import json, sys, faust
-    app = faust.App(sys.argv[2], broker="kafka://" + sys.argv[1], store="memory://",
-                    web_port=int(sys.argv[4]), broker_session_timeout=6,
+    import json, sys, time, faust
+    bootstrap, group, topic, port, total, report = sys.argv[1:7]
+    total = int(total)
+    app = faust.App(group, broker="kafka://" + bootstrap, store="memory://",
+                    web_port=int(port), broker_session_timeout=6,
                     broker_heartbeat_interval=1, table_standby_replicas=0,
                     value_serializer="raw", key_serializer="raw", autodiscover=False)
-    topic = app.topic(sys.argv[3], value_serializer="raw")
+    source = app.topic(topic, value_serializer="raw")
     counts = app.Table("counts", default=int)
-    @app.agent(topic)
+    seen = [0, None]
+    @app.agent(source)
     async def count(stream):
         async for value in stream:
+            if seen[1] is None:
+                seen[1] = time.time()
             try:
                 event = json.loads(value)
             except ValueError:
                 event = {}
             counts[event.get("event_type", "?") if isinstance(event, dict) else "?"] += 1
+            seen[0] += 1
+            if seen[0] % 5000 == 0:
+                with open(report + ".progress", "w") as out:
+                    out.write(str(seen[0]))
+            if seen[0] == total:
+                with open(report, "w") as out:
+                    json.dump({"first": seen[1], "last": time.time(), "n": total}, out)
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     app.main()
 ''')
 
 
-async def _committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+async def _ends(consumer: Any, tps: list[Any]) -> dict[Any, int]:
+    """End offsets from fetch high watermarks (the embedded broker's ListOffsets answers
+    one batch short)."""
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, 0)
+    ends: dict[Any, int] = {}
+    deadline = time.monotonic() + 10
+    while len(ends) < len(tps) and time.monotonic() < deadline:
+        await consumer.getmany(timeout_ms=200, max_records=1)
+        for tp in tps:
+            if consumer.highwater(tp) is not None:
+                ends[tp] = consumer.highwater(tp)
+    return ends
+
+
+async def _committed(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+    """(committed offsets summed, end offsets summed) over ``topics``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
@@ -58,40 +96,54 @@ async def _committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(tps)
+        tps = [TopicPartition(t, p) for t in topics
+               for p in consumer.partitions_for_topic(t) or ()]
         done = sum([(await consumer.committed(tp)) or 0 for tp in tps])
-        return done, sum(ends.values())
+        ends = await _ends(consumer, tps)
+        return done, sum(ends.values()) if len(ends) == len(tps) else 1 << 62
     finally:
         await consumer.stop()
 
 
-def _time_group(bootstrap: str, group: str, topic: str, command: list[str],
-                env: dict[str, str]) -> float:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    started = time.perf_counter()
-    first = None
-    deadline = time.monotonic() + 900
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[:3]} exited with {process.returncode}")
-            time.sleep(0.5)
-            done, end = asyncio.run(_committed(bootstrap, group, topic))
-            if first is None and done > 0:
-                first = (time.perf_counter(), done)
-            if end and done >= end:
-                break
-    finally:
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=out,
+                                start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
-        process.wait(timeout=30)
-    # Rate from the first commit on: excludes process start-up and group join.
-    t0, d0 = first or (started, 0)
-    return (end - d0) / max(time.perf_counter() - t0, 1e-9)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
-async def _bare(bootstrap: str, topic: str, total: int) -> float:
+def _time_worker(bootstrap: str, group: str, topics: list[str], process: Any,
+                 timeout: float) -> tuple[float | None, int, int]:
+    """Seconds from the first commit seen to every offset of ``topics`` committed, with the
+    events committed at the first sighting, or None when ``timeout`` ran out."""
+    deadline = time.monotonic() + timeout
+    first = None
+    done = end = 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            print(f"  the process exited with {process.returncode}")
+            return None, done, end
+        done, end = asyncio.run(_committed(bootstrap, group, topics))
+        if first is None and done > 0:
+            first = (time.perf_counter(), done)
+        if done >= end:
+            t0, d0 = first or (time.perf_counter(), 0)
+            return max(time.perf_counter() - t0, 1e-9), d0, end
+        time.sleep(0.5)
+    print(f"  timed out after {timeout:.0f} s with {done} of {end} offsets committed")
+    return None, done, end
+
+
+async def _bare(bootstrap: str, topic: str, total: int, timeout: float) -> float:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
@@ -100,7 +152,7 @@ async def _bare(bootstrap: str, topic: str, total: int) -> float:
     count = 0
     started = time.perf_counter()
     try:
-        while count < total:
+        while count < total and time.perf_counter() - started < timeout:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
             for records in batch.values():
                 for record in records:
@@ -111,47 +163,220 @@ async def _bare(bootstrap: str, topic: str, total: int) -> float:
                     count += 1
     finally:
         await consumer.stop()
+    if count < total:
+        print(f"  timed out with {count} of {total} events read")
     return count / (time.perf_counter() - started)
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def deep_size(value: Any, seen: set[int] | None = None) -> int:
+    """``sys.getsizeof`` of ``value`` and everything it holds, each object counted once."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in value.items())
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        size += sum(deep_size(v, seen) for v in value)
+    elif hasattr(value, "__dict__"):
+        size += deep_size(vars(value), seen)
+    if hasattr(type(value), "__slots__"):
+        for name in getattr(type(value), "__slots__", ()):
+            if hasattr(value, name):
+                size += deep_size(getattr(value, name), seen)
+    return size
+
+
+def _memory(bootstrap: str, group: str, config: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from streams.metric_config import load_config
+    from streams.pipeline import Pipeline
+    from streams.worker_state import monitor_state
+    from tests.broker import last_values
+
+    pipeline = Pipeline(load_config(config))
+    table = last_values(bootstrap, f"{group}-monitors-changelog")
+    state = monitor_state(pipeline, table.items())
+    monitors = sum(len(m) for m in state.entities.values())
+    size = sum(deep_size(m) for m in state.entities.values())
+    stored = sum(len(json.dumps(v)) for v in table.values() if v is not None)
+    print(f"memory: {len(state.entities):,} entities holding {monitors:,} monitors; "
+          f"deep sys.getsizeof {size / max(monitors, 1):,.0f} B per monitor in memory, "
+          f"{stored / max(monitors, 1):,.0f} B per monitor as stored (JSON, with applied "
+          f"offsets)")
+
+
+async def _latencies(bootstrap: str, events_topic: str, signals_topic: str
+                     ) -> list[float]:
+    """Signal publication time minus its source event's produce time, in seconds."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def read(topic: str) -> list[Any]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        out: list[Any] = []
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1500, max_records=10000)
+                if not batch:
+                    return out
+                for records in batch.values():
+                    out.extend(records)
+        finally:
+            await consumer.stop()
+
+    produced = {}
+    for record in await read(events_topic):
+        try:
+            produced[json.loads(record.value)["event_id"]] = record.timestamp
+        except (ValueError, KeyError, TypeError):
+            continue
+    stage1 = []
+    for record in await read(signals_topic.replace("signals", "obs")):
+        source = json.loads(record.value).get("ts")
+        if source is not None:
+            stage1.append((record.timestamp - source) / 1000)
+    if stage1:
+        print(f"  stage 1 alone, produce → observation published ({len(stage1):,}): "
+              f"p50 {_percentile(stage1, 0.5) * 1000:,.0f} ms, "
+              f"p99 {_percentile(stage1, 0.99) * 1000:,.0f} ms")
+    out = []
+    for record in await read(signals_topic):
+        signal = json.loads(record.value)
+        source = produced.get(signal.get("event_id"))
+        if source is not None:
+            out.append((record.timestamp - source) / 1000)
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _write_events(path: Path, events: int, seed: int) -> int:
+    spec = SyntheticRegistry(procedures=int(events / 1.3), providers=150,
+                             clinicians_per_provider=8, seed=seed)
+    with path.open("w") as out:
+        for line in synthetic_events(spec):
+            out.write(line + "\n")
+    return sum(1 for _ in path.open("rb"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--latency-rate", type=float, default=1000.0)
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        events = Path(tmp) / "events.jsonl"
-        spec = SyntheticRegistry(procedures=int(args.events / 1.3), providers=150,
-                                 clinicians_per_provider=8, seed=1)
-        with events.open("w") as out:
-            for line in synthetic_events(spec):
-                out.write(line + "\n")
-        lines = sum(1 for _ in events.open("rb"))
-        env = dict(os.environ, PYTHONPATH=str(ROOT),
-                   VIGIL_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+    _, config = sample_paths()
+    with tempfile.TemporaryDirectory() as tmp_name, EmbeddedBroker() as broker:
+        tmp = Path(tmp_name)
+        bootstrap = broker.bootstrap_servers
+        events = tmp / "events.jsonl"
+        lines = _write_events(events, args.events, seed=1)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), VIGIL_BOOTSTRAP_SERVERS=bootstrap,
                    VIGIL_HMAC_KEY="bench-key-0123456789", VIGIL_APP_ID="bench",
-                   VIGIL_EVENTS_TOPIC="bench.events", VIGIL_PARTITIONS=str(args.partitions),
+                   VIGIL_EVENTS_TOPIC="bench.events", VIGIL_OBSERVATIONS_TOPIC="bench.obs",
+                   VIGIL_SIGNALS_TOPIC="bench.signals",
+                   VIGIL_DEAD_LETTER_TOPIC="bench.dead", VIGIL_PARTITIONS=str(args.partitions),
                    VIGIL_SESSION_TIMEOUT="6", VIGIL_HEARTBEAT_INTERVAL="1",
                    VIGIL_LOG_LEVEL="ERROR", VIGIL_WEB_PORT=str(free_port()))
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(events)],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        print(f"produced {lines} events in {time.perf_counter() - started:.1f} s")
+                       env=env, check=True, stdout=subprocess.DEVNULL, timeout=args.timeout)
+        print(f"produced {lines:,} events in {time.perf_counter() - started:.1f} s")
 
-        rate_b = asyncio.run(_bare(broker.bootstrap_servers, "bench.events", lines))
-        print(f"(b) bare aiokafka consumer: {rate_b:,.0f} events/s")
-        script = Path(tmp) / "minimal.py"
+        rate_b = asyncio.run(_bare(bootstrap, "bench.events", lines, args.timeout))
+        print(f"(b) bare aiokafka consumer, JSON decode: {rate_b:,.0f} events/s")
+
+        script, report = tmp / "minimal.py", tmp / "minimal.json"
         script.write_text(MINIMAL_AGENT)
-        rate_a = _time_group(broker.bootstrap_servers, "minimal", "bench.events",
-                             [sys.executable, str(script), broker.bootstrap_servers,
-                              "minimal", "bench.events", str(free_port())], env)
-        print(f"(a) minimal faust agent, one table update per event: {rate_a:,.0f} events/s")
-        _, config = sample_paths()
-        rate_c = _time_group(broker.bootstrap_servers, "bench", "bench.events",
-                             [sys.executable, "-m", "streams.cli", "run", "--config",
-                              str(config)], env)
-        print(f"(c) Vigil worker (stage 1; stage 2 follows): {rate_c:,.0f} events/s")
-        print(f"(c)/(a) = {rate_c / rate_a:.2f}   (c)/(b) = {rate_c / rate_b:.3f}")
+        agent = _start([sys.executable, str(script), bootstrap, "minimal", "bench.events",
+                        str(free_port()), str(lines), str(report)], env, tmp / "a.log")
+        rate_a = None
+        deadline = time.monotonic() + args.timeout
+        try:
+            while time.monotonic() < deadline and agent.poll() is None:
+                if report.exists() and report.stat().st_size:
+                    done = json.loads(report.read_text())
+                    rate_a = done["n"] / max(done["last"] - done["first"], 1e-9)
+                    break
+                time.sleep(0.5)
+        finally:
+            _stop(agent)
+        if rate_a is None:
+            progress = Path(str(report) + ".progress")
+            got = progress.read_text() if progress.exists() else "0"
+            print(f"(a) minimal faust agent: processed {got} of {lines:,} events within "
+                  f"{args.timeout:.0f} s; no rate")
+        else:
+            print(f"(a) minimal faust agent, one table update per event: {rate_a:,.0f} "
+                  f"events/s")
+
+        worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
+                         str(config)], env, tmp / "c.log")
+        try:
+            stage1, d0, _ = _time_worker(bootstrap, "bench", ["bench.events"], worker,
+                                         args.timeout)
+            both, _, obs = _time_worker(bootstrap, "bench", ["bench.events", "bench.obs"],
+                                        worker, args.timeout)
+            rss = _rss_kib(worker.pid)
+        finally:
+            _stop(worker)
+        rate_c = rate_c1 = None
+        if stage1 is not None:
+            rate_c1 = (lines - d0) / stage1
+            print(f"(c) Vigil worker, stage 1 (events committed): {rate_c1:,.0f} events/s")
+        if stage1 is not None and both is not None:
+            rate_c = (lines - d0) / (stage1 + both)
+            print(f"(c) Vigil worker, both stages (every event and its {obs - lines:,} "
+                  f"observations committed): {rate_c:,.0f} events/s; worker RSS "
+                  f"{(rss or 0) / 1024:,.0f} MiB")
+        if rate_c is not None:
+            ratio_a = f"{rate_c / rate_a:.2f}" if rate_a else "n/a"
+            print(f"(c)/(a) = {ratio_a}   (c)/(b) = {rate_c / rate_b:.3f}")
+        _memory(bootstrap, "bench", config)
+
+        # Latency: a fresh app and topics, events at a steady rate.
+        lat_events = tmp / "latency.jsonl"
+        _write_events(lat_events, int(args.latency_rate * args.latency_seconds), seed=2)
+        lat_env = dict(env, VIGIL_APP_ID="lat", VIGIL_EVENTS_TOPIC="lat.events",
+                       VIGIL_OBSERVATIONS_TOPIC="lat.obs", VIGIL_SIGNALS_TOPIC="lat.signals",
+                       VIGIL_DEAD_LETTER_TOPIC="lat.dead", VIGIL_WEB_PORT=str(free_port()))
+        worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
+                         str(config)], lat_env, tmp / "lat.log")
+        try:
+            time.sleep(8)  # join the group before the first event
+            subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(lat_events),
+                            "--rate", str(args.latency_rate)], env=lat_env, check=True,
+                           stdout=subprocess.DEVNULL, timeout=args.timeout)
+            _time_worker(bootstrap, "lat", ["lat.events", "lat.obs"], worker, args.timeout)
+        finally:
+            _stop(worker)
+        latencies = asyncio.run(_latencies(bootstrap, "lat.events", "lat.signals"))
+        if latencies:
+            print(f"latency at {args.latency_rate:,.0f} events/s for "
+                  f"{args.latency_seconds:.0f} s, produce → signal published "
+                  f"({len(latencies)} signals): p50 {_percentile(latencies, 0.5) * 1000:,.0f} "
+                  f"ms, p99 {_percentile(latencies, 0.99) * 1000:,.0f} ms, max "
+                  f"{max(latencies) * 1000:,.0f} ms")
+        else:
+            print("latency: no signals published")
 
 
 if __name__ == "__main__":

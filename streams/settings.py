@@ -79,6 +79,16 @@ class VigilSettings(BaseSettings):
     commit_interval: float = Field(1.0, gt=0)
     """Seconds between commits of acknowledged offsets."""
 
+    # -- escalation (``vigil run --rules``) ---------------------------------------------
+    escalation_log: str = "sqlite:///vigil-escalation.db"
+    """Escalation log URL; ``postgresql://...`` for several workers on one log."""
+    recipients: Path | None = None
+    """Recipients YAML (``notifiers.recipients``); unset: every role to ``outbox_dir``."""
+    outbox_dir: Path = Path("vigil-outbox")
+    api_tokens: SecretStr | None = None
+    """``token:role:name,...`` (role ``operator`` or ``auditor``): mounts the case API under
+    ``/api/`` on the web port. Unset: no API."""
+
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:
@@ -103,6 +113,35 @@ class VigilSettings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")
         return self
+
+    def api_principals(self) -> dict[str, tuple[str, str]]:
+        """Token → (role, name) from ``api_tokens``.
+
+        >>> VigilSettings(api_tokens="t1:operator:Dr A,t2:auditor:CQC").api_principals()
+        {'t1': ('operator', 'Dr A'), 't2': ('auditor', 'CQC')}
+        """
+        if self.api_tokens is None:
+            return {}
+        out = {}
+        for item in self.api_tokens.get_secret_value().split(","):
+            if not item.strip():
+                continue
+            token, role, name = (part.strip() for part in [*item.split(":", 2), "", ""][:3])
+            out[token] = (role, name or role)
+        return out
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for item in value.get_secret_value().split(","):
+            parts = item.strip().split(":", 2)
+            if item.strip() and (len(parts) < 2 or not parts[0]
+                                 or parts[1] not in ("operator", "auditor")):
+                raise ValueError("api_tokens is token:role:name,... with role operator or "
+                                 "auditor")
+        return value
 
     def pseudonymiser(self) -> Pseudonymiser | None:
         """The configured pseudonymiser, or None when no key is set."""

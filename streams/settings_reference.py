@@ -38,13 +38,7 @@ from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {
-    "VIGIL_ESCALATION_LOG": (
-        "URL", "`sqlite:///vigil-escalation.db`",
-        "Escalation log: `sqlite:///relative.db`, `sqlite:////absolute.db`, "
-        "`postgresql://user@host/db?schema=name` (several workers on one log) or "
-        "`memory://`. Read by `vigil audit`, `vigil case` and escalation."),
-}
+OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {}
 """Variables read with ``os.environ`` rather than through the settings model:
 name → (type, default, description)."""
 

@@ -40,6 +40,7 @@ from faust import streams as faust_streams
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
+from streams import offset_tracking
 from streams import worker_metrics as metrics
 from streams.dashboard import install_dashboard  # dashboard hook
 from streams.pipeline import Pipeline
@@ -196,9 +197,10 @@ class Worker:
     """The faust app and its two agents, built from settings and a pipeline."""
 
     def __init__(self, settings: VigilSettings, pipeline: Pipeline,
-                 pseudonymiser: Pseudonymiser) -> None:
+                 pseudonymiser: Pseudonymiser, escalation: Any = None) -> None:
         if not settings.bootstrap_servers:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
+        offset_tracking.install()
         self.settings = settings
         self.pipeline = pipeline
         self.episode_stage = EpisodeStage(pipeline, pseudonymiser)
@@ -244,6 +246,12 @@ class Worker:
         app.page("/metrics", name="metrics")(_view_handler(self._metrics_page))
         app.page("/healthz", name="healthz")(_view_handler(self._healthz))
         app.page("/readyz", name="readyz")(_view_handler(self._readyz))
+        self.escalation = escalation  # streams.worker_escalation.EscalationSide
+        if escalation is not None:
+            app.task(escalation.run)
+            api = escalation.api()
+            if api is not None:
+                app.web.web_app.add_subapp("/api", api)
         install_dashboard(self)  # dashboard hook: chart history + /dashboard/ pages
 
     def _table(self, name: str, help: str) -> faust.Table:

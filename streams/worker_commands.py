@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from notifiers.rules import RulesError
 from streams.metric_config import ConfigError, load_config
 from streams.settings import VigilSettings
 
@@ -28,6 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     p = subparsers.add_parser("produce", help="publish a JSONL file to the events topic")
     p.add_argument("events", type=Path, help="JSONL events file")
+    p.add_argument("--rate", type=float, metavar="N",
+                   help="events per second, steady (default: as fast as the broker takes them)")
     p.set_defaults(func=cmd_produce)
 
     p = subparsers.add_parser("config", help="configuration tools")
@@ -46,19 +49,19 @@ def _settings() -> VigilSettings | None:
         return None
 
 
-def _check_rules(path: Path | None) -> str | None:
-    """Validate escalation rules with ``notifiers.rules`` where it exists."""
+def _check_rules(path: Path | None, settings: VigilSettings) -> dict[str, Any] | None:
+    """Validate the escalation rules and the recipients they go to (``RulesError`` lists
+    every problem); ``None`` when no rules are given."""
     if path is None:
         return None
-    try:
-        from notifiers import rules  # type: ignore[attr-defined]
-    except ImportError:
-        return "not checked (notifiers.rules is not available)"
-    loader = getattr(rules, "load_rules", None)
-    if loader is None:
-        return "not checked (notifiers.rules has no load_rules)"
-    loader(path)
-    return "ok"
+    from notifiers.rules import load_rules
+    from streams.worker_escalation import recipients_for
+
+    rules = load_rules(path)
+    recipients = recipients_for(settings)
+    return {"path": str(path), "version": rules.version, "policies": len(rules.policies),
+            "recipients": str(settings.recipients or f"outbox {settings.outbox_dir}"),
+            "channels": sorted(recipients.channels)}
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -67,7 +70,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
-        rules = _check_rules(args.rules)
+        rules = _check_rules(args.rules, settings)
+    except RulesError as error:
+        print("\n".join(error.errors), file=sys.stderr)
+        return EXIT_USAGE
     except (ConfigError, ValueError, OSError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -101,7 +107,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
-        _check_rules(args.rules)
+        _check_rules(args.rules, settings)
+    except RulesError as error:
+        print("\n".join(error.errors), file=sys.stderr)
+        return EXIT_USAGE
     except (ConfigError, ValueError, OSError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -127,7 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streams.worker import Worker
 
     try:
-        worker = Worker(settings, Pipeline(config), pseudonymiser)
+        escalation = None
+        if args.rules is not None:
+            from streams.worker_escalation import EscalationSide
+
+            escalation = EscalationSide(settings, args.rules)
+        worker = Worker(settings, Pipeline(config), pseudonymiser, escalation)
         return _run_faust(worker, settings)
     finally:
         if broker is not None:
@@ -203,8 +217,16 @@ async def ensure_topics(settings: VigilSettings, *names: str) -> None:
         await admin.close()
 
 
-async def produce(settings: VigilSettings, path: Path, progress: bool = False) -> int:
-    """Publish ``path`` to the events topic; return the number of messages."""
+async def produce(settings: VigilSettings, path: Path, progress: bool = False,
+                  rate: float | None = None) -> int:
+    """Publish ``path`` to the events topic; return the number of messages.
+
+    With ``rate``, send a steady ``rate`` events per second (each one due at ``i / rate``
+    seconds after the start, so a slow moment is caught up rather than lost), for
+    backfills, tests and latency measurements; each is delivered as it is sent.
+    """
+    if rate is not None and rate <= 0:
+        raise ValueError("rate must be positive")
     from aiokafka import AIOKafkaProducer
 
     await ensure_topics(settings, settings.events_topic)
@@ -219,10 +241,16 @@ async def produce(settings: VigilSettings, path: Path, progress: bool = False) -
 
         bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr,
                    desc="produce")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
         pending = []
         with path.open("rb") as stream:
             for key, line in event_keys(iter(stream)):
+                if rate is not None:
+                    due = started + sent / rate
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())
                 pending.append(await producer.send(settings.events_topic, line, key=key))
                 sent += 1
                 if bar is not None:
@@ -249,6 +277,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         print(f"vigil produce: cannot read {args.events}", file=sys.stderr)
         return EXIT_USAGE
-    sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty()))
+    if args.rate is not None and args.rate <= 0:
+        print("vigil produce: --rate must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty(),
+                               rate=args.rate))
     print(json.dumps({"topic": settings.events_topic, "messages": sent}))
     return 0

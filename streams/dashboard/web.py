@@ -51,7 +51,8 @@ class DashboardSource:
                 or os.environ.get("VIGIL_ESCALATION_LOG"))
 
     def engine(self) -> Any:
-        own = getattr(self.worker, "escalation_engine", None)
+        side = getattr(self.worker, "escalation", None)  # vigil run --rules
+        own = getattr(side, "engine", None)
         if own is not None:
             return own
         if self._engine is None:
