@@ -15,6 +15,11 @@ the last: (a) by the agent's own count of processed events (plain faust commits 
 behind its processing: it moved its committed offsets at a few hundred events a second
 here), (c) to the moment both stages have *committed* every offset, a stricter end.
 Every phase has a timeout and prints what it got when it runs out.
+
+Latency is dominated by faust's consumer, which asks the broker to wait up to 1.5 s per
+fetch (``fetch_max_wait_ms=1500``, hard-coded in faust's aiokafka driver); the embedded
+broker appears to hold a fetch that long even when records arrive meanwhile, so each hop
+(events → observations → signals) adds up to 1.5 s.
 """
 
 from __future__ import annotations
@@ -40,9 +45,12 @@ from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
 
 MINIMAL_AGENT = textwrap.dedent('''
     import json, sys, time, faust
-    bootstrap, group, topic, port, total, report = sys.argv[1:7]
+    bootstrap, group, topic, port, total, report, partitions = sys.argv[1:8]
     total = int(total)
+    # The table's changelog must have the source topic's partitions (faust refuses to run
+    # the agent otherwise: with faust's default of 8 on a 4-partition topic it never started).
     app = faust.App(group, broker="kafka://" + bootstrap, store="memory://",
+                    topic_partitions=int(partitions),
                     web_port=int(port), broker_session_timeout=6,
                     broker_heartbeat_interval=1, table_standby_replicas=0,
                     value_serializer="raw", key_serializer="raw", autodiscover=False)
@@ -307,7 +315,8 @@ def main() -> None:
         script, report = tmp / "minimal.py", tmp / "minimal.json"
         script.write_text(MINIMAL_AGENT)
         agent = _start([sys.executable, str(script), bootstrap, "minimal", "bench.events",
-                        str(free_port()), str(lines), str(report)], env, tmp / "a.log")
+                        str(free_port()), str(lines), str(report), str(args.partitions)],
+                       env, tmp / "a.log")
         rate_a = None
         deadline = time.monotonic() + args.timeout
         try:
