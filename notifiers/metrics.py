@@ -1,8 +1,8 @@
-"""Prometheus counters for delivery, registered once on the default registry."""
+"""Prometheus metrics of the escalation side, registered once on the default registry."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 NOTIFICATIONS_SENT = Counter(
     "vigil_notifications_sent", "Notifications delivered, by channel", ["adapter"])
@@ -15,3 +15,8 @@ NOTIFICATIONS_DEAD_LETTERED = Counter(
 NOTIFICATIONS_BLOCKED = Counter(
     "vigil_notifications_blocked", "Regulator notifications refused for lack of sign-off",
     ["recipient"])
+AUDIT_CHAIN_OK = Gauge(
+    "vigil_audit_chain_ok",
+    "1 while the escalation log's hash chain verifies, 0 once it does not")
+AUDIT_CHAIN_ENTRIES = Gauge(
+    "vigil_audit_chain_entries", "Entries found intact by the latest chain verification")

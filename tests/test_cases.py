@@ -426,3 +426,14 @@ def test_an_action_raced_by_another_action_is_decided_again(new_log: NewLog) -> 
     with pytest.raises(CaseActionError, match="closed"):
         a.act(case_id, "respond", by="Ops A")  # on the state B left: the case is closed
     assert [e.payload["action"] for e in log.entries(kind="action")] == ["withdraw"]
+
+
+def test_chain_verification_is_published_as_a_metric(tmp_path):
+    from notifiers import metrics
+    from notifiers.engine import EscalationEngine
+    from notifiers.escalation_log import open_log
+    from notifiers.escalation_service import verify_chain_metric
+
+    engine = EscalationEngine(open_log(f"sqlite:///{tmp_path / 'log.db'}"), None)
+    assert verify_chain_metric(engine) is True
+    assert metrics.AUDIT_CHAIN_OK._value.get() == 1
