@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signals.crossing import Crossing, Direction
-from signals.cusum_step import step
+from signals.cusum_step import check_limits, step
 
 
 @dataclass(slots=True)
@@ -78,10 +78,7 @@ class BernoulliCusum:
             raise ValueError("p0 must lie strictly between 0 and 1")
         if self.odds_ratio <= 0 or self.odds_ratio == 1:
             raise ValueError("odds_ratio must be positive and not 1")
-        if self.alarm_h <= 0:
-            raise ValueError("alarm_h must be positive")
-        if self.alert_h is not None and not 0 < self.alert_h < self.alarm_h:
-            raise ValueError("alert_h must lie between 0 and alarm_h")
+        check_limits(self.alarm_h, self.alert_h)
         self._w0 = -math.log(1.0 - self.p0 + self.odds_ratio * self.p0)
         self._w1 = math.log(self.odds_ratio) + self._w0
 

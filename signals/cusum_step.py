@@ -64,3 +64,17 @@ def step(
     if alert_h is not None and s >= alert_h and not alerted:
         return s, True, Crossing(Level.ALERT, s, alert_h)
     return s, alerted, None
+
+
+def check_limits(alarm_h: float, alert_h: float | None) -> None:
+    """Refuse limits no chart can use: ``alarm_h > 0`` and ``0 < alert_h < alarm_h``.
+
+    >>> check_limits(4.5, 5.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: alert_h must lie between 0 and alarm_h
+    """
+    if alarm_h <= 0:
+        raise ValueError("alarm_h must be positive")
+    if alert_h is not None and not 0 < alert_h < alarm_h:
+        raise ValueError("alert_h must lie between 0 and alarm_h")

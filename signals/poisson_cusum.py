@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signals.crossing import Crossing, Direction
-from signals.cusum_step import step
+from signals.cusum_step import check_limits, step
 
 
 @dataclass(slots=True)
@@ -89,10 +89,7 @@ class PoissonCusum:
             raise ValueError("benchmark_rate must be positive and finite")
         if self.rate_ratio <= 0 or self.rate_ratio == 1:
             raise ValueError("rate_ratio must be positive and not 1")
-        if self.alarm_h <= 0:
-            raise ValueError("alarm_h must be positive")
-        if self.alert_h is not None and not 0 < self.alert_h < self.alarm_h:
-            raise ValueError("alert_h must lie between 0 and alarm_h")
+        check_limits(self.alarm_h, self.alert_h)
         self._log_r = math.log(self.rate_ratio)
         self._drift = (self.rate_ratio - 1.0) * self.benchmark_rate
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signals.crossing import Crossing, Direction
-from signals.cusum_step import step
+from signals.cusum_step import check_limits, step
 
 
 def llr_score(y: int, p: float, odds_ratio: float) -> float:
@@ -83,10 +83,7 @@ class RiskAdjustedCusum:
     def __post_init__(self) -> None:
         if self.odds_ratio <= 0 or self.odds_ratio == 1:
             raise ValueError("odds_ratio must be positive and not 1")
-        if self.alarm_h <= 0:
-            raise ValueError("alarm_h must be positive")
-        if self.alert_h is not None and not 0 < self.alert_h < self.alarm_h:
-            raise ValueError("alert_h must lie between 0 and alarm_h")
+        check_limits(self.alarm_h, self.alert_h)
         self._log_r = math.log(self.odds_ratio)
         self._first_limit = self.alarm_h if self.alert_h is None else self.alert_h
 
