@@ -1,4 +1,5 @@
-"""Which offset faust may commit: its acked offsets per partition, each counted once.
+"""How faust's consumer is tuned for Vigil: which offset it may commit (its acked offsets
+per partition, each counted once) and how long a fetch may wait.
 
 faust's consumer commits, per partition, the end of the first run of consecutive acked
 offsets. It also records "gaps" (offsets it skipped over, as compacted or transactional
@@ -72,3 +73,25 @@ def install() -> None:
     if not _INSTALLED:
         Consumer._new_offset = _new_offset
         _INSTALLED = True
+
+
+def set_fetch_max_wait(milliseconds: int) -> None:
+    """Make faust's worker consumers ask the broker to hold a fetch at most this long.
+
+    faust's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``; on a quiet topic every
+    hop (events → observations → signals) can then wait that long for data that arrived
+    meanwhile. The setting is read by aiokafka when the consumer starts.
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    original = getattr(AIOKafkaConsumerThread, "_vigil_original_create", None)
+    if original is None:
+        original = AIOKafkaConsumerThread._create_worker_consumer
+        AIOKafkaConsumerThread._vigil_original_create = original  # type: ignore[attr-defined]
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = milliseconds
+        return consumer
+
+    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]

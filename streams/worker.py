@@ -201,6 +201,7 @@ class Worker:
         if not settings.bootstrap_servers:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
         offset_tracking.install()
+        offset_tracking.set_fetch_max_wait(settings.fetch_max_wait_ms)
         self.settings = settings
         self.pipeline = pipeline
         self.episode_stage = EpisodeStage(pipeline, pseudonymiser)
