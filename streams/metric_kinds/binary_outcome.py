@@ -130,24 +130,13 @@ class BinaryOutcome:
         y, p = observation.values
         if entity_type == "national":
             return self._drift(y, p, monitors[0])
-        if not self.needs_month:  # the usual case, kept lean: it runs per entity and event
-            findings = None
-            for index, monitor in enumerate(monitors):
-                crossing = monitor.update(y, p)
-                if crossing is not None:
-                    findings = findings or []
-                    findings.append(Finding(
-                        self.monitor_names[index], self.monitor_kinds[index], crossing,
-                        direction_of(monitor), monitor.n, monitor.observed, monitor.expected,
-                    ))
-            return findings or []
         month = None
         if self.needs_month:
             at = observation.occurred_at
             month = f"{at.year:04d}-{at.month:02d}"
-        findings = []
+        findings: list[Finding] = []
         for index, monitor in enumerate(monitors):
-            crossing = (monitor.update(y, p, month) if self.monthly[index]
+            crossing = (monitor.update(y, p, month) if self.needs_month and self.monthly[index]
                         else monitor.update(y, p))
             if crossing is not None:
                 findings.append(Finding(
