@@ -64,19 +64,24 @@ def _check_rules(path: Path | None, settings: VigilSettings) -> dict[str, Any] |
             "channels": sorted(recipients.channels)}
 
 
-def cmd_config_check(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if settings is None:
-        return EXIT_USAGE
+def _load(args: argparse.Namespace, settings: VigilSettings) -> tuple[Any, Any] | None:
+    """The metric config and the checked rules (and recipients), or None after saying on
+    stderr what is wrong with them."""
     try:
-        config = load_config(args.config)
-        rules = _check_rules(args.rules, settings)
+        return load_config(args.config), _check_rules(args.rules, settings)
     except RulesError as error:
         print("\n".join(error.errors), file=sys.stderr)
-        return EXIT_USAGE
     except (ConfigError, ValueError, OSError) as error:
         print(error, file=sys.stderr)
+    return None
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings()
+    loaded = None if settings is None else _load(args, settings)
+    if settings is None or loaded is None:
         return EXIT_USAGE
+    config, rules = loaded
     problems = []
     if settings.hmac_key is None:
         problems.append("VIGIL_HMAC_KEY is not set: vigil run will refuse to start "
@@ -103,17 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streams.pseudonym import Pseudonymiser
 
     settings = _settings()
-    if settings is None:
+    loaded = None if settings is None else _load(args, settings)
+    if settings is None or loaded is None:
         return EXIT_USAGE
-    try:
-        config = load_config(args.config)
-        _check_rules(args.rules, settings)
-    except RulesError as error:
-        print("\n".join(error.errors), file=sys.stderr)
-        return EXIT_USAGE
-    except (ConfigError, ValueError, OSError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
+    config, _ = loaded
     broker = None
     pseudonymiser = settings.pseudonymiser()
     if args.embedded_broker:
