@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streams.synthetic import SyntheticRegistry, clinician_codes, device_codes, provider_codes
+from tests.events import CONFIG_EXAMPLE
 
 PROVIDERS = provider_codes(8)
 BAD_CLINICIAN = clinician_codes(2, 3)[1]  # works at PROVIDERS[2]
@@ -31,21 +32,7 @@ SPEC = SyntheticRegistry(
     ascertainment={LOW_ASCERTAINMENT: 0.55},
 )
 
-CONFIG = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider, clinician]
-    risk_model:
-      kind: logistic
-      intercept: -3.68
-      coefficients:
-        risk_factors.parsonnet: 0.077
-    monitors:
-      - {kind: ra_cusum, odds_ratio: 2.0, alert_h: 3.5, alarm_h: 4.5}
-      - {kind: ra_cusum, odds_ratio: 0.5, alert_h: 3.5, alarm_h: 4.5}
+CONFIG = CONFIG_EXAMPLE + """\
   - name: valve_revision
     kind: device_exposure
     entities: [device]
@@ -58,6 +45,7 @@ metrics:
     alert_below: 0.8
     alarm_below: 0.6
 """
+"""The foundation's example config with the monitor-set issue's two metrics beside it."""
 
 
 def write_registry(folder: Path) -> tuple[Path, Path]:
