@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -145,44 +144,10 @@ async def stream_events(settings: Any, lines: Iterator[str], rate: float, *,
     """Publish ``lines`` to the events topic at about ``rate`` per second, keyed by provider;
     return how many were sent. Stops at the end of ``lines``, after ``seconds`` or when
     ``stop`` is set."""
-    from aiokafka import AIOKafkaProducer
+    from streams.worker_commands import publish
 
-    from streams.worker_commands import ensure_topics, event_keys
-
-    if rate <= 0:
-        raise ValueError("rate must be positive")
-    await ensure_topics(settings, settings.events_topic)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5,
-                                acks="all", **settings.aiokafka_options())
-    await producer.start()
-    sent = 0
-    started = time.monotonic()
-    tick = 0.05  # send in small bursts so the rate is smooth at a glance
-    try:
-        keyed = event_keys(line.encode() for line in lines)
-        while stop is None or not stop.is_set():
-            elapsed = time.monotonic() - started
-            if seconds is not None and elapsed >= seconds:
-                break
-            due = int(rate * (elapsed + tick)) - sent
-            pending = []
-            finished = False
-            for _ in range(max(0, due)):
-                item = next(keyed, None)
-                if item is None:
-                    finished = True
-                    break
-                key, value = item
-                pending.append(await producer.send(settings.events_topic, value, key=key))
-                sent += 1
-            if pending:
-                await asyncio.gather(*pending)
-            if finished:
-                break
-            await asyncio.sleep(tick)
-    finally:
-        await producer.stop()
-    return sent
+    return await publish(settings, (line.encode() for line in lines), rate=rate,
+                         seconds=seconds, stop=stop)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,13 +215,17 @@ async def ensure_topics(settings: VigilSettings, *names: str) -> None:
         await admin.close()
 
 
-async def produce(settings: VigilSettings, path: Path, progress: bool = False,
-                  rate: float | None = None) -> int:
-    """Publish ``path`` to the events topic; return the number of messages.
+async def publish(settings: VigilSettings, lines: Iterable[bytes], *,
+                  rate: float | None = None, seconds: float | None = None,
+                  stop: asyncio.Event | None = None,
+                  on_sent: Callable[[bytes], None] | None = None) -> int:
+    """Publish JSON lines to the events topic, keyed by provider (``event_keys``); return
+    how many were sent. The one producer behind ``vigil produce``, ``vigil simulate`` and
+    the demo.
 
     With ``rate``, send a steady ``rate`` events per second (each one due at ``i / rate``
-    seconds after the start, so a slow moment is caught up rather than lost), for
-    backfills, tests and latency measurements; each is delivered as it is sent.
+    seconds after the start, so a slow moment is caught up rather than lost). Stops at the
+    end of ``lines``, after ``seconds``, or when ``stop`` is set.
     """
     if rate is not None and rate <= 0:
         raise ValueError("rate must be positive")
@@ -233,35 +237,44 @@ async def produce(settings: VigilSettings, path: Path, progress: bool = False,
                                 **settings.aiokafka_options())
     await producer.start()
     sent = 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr,
-                   desc="produce")
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         pending = []
-        with path.open("rb") as stream:
-            for key, line in event_keys(iter(stream)):
-                if rate is not None:
-                    due = started + sent / rate
-                    if due > loop.time():
-                        await asyncio.sleep(due - loop.time())
-                pending.append(await producer.send(settings.events_topic, line, key=key))
-                sent += 1
-                if bar is not None:
-                    bar.update(len(line) + 1)
-                if len(pending) >= 5000:
-                    await asyncio.gather(*pending)
-                    pending.clear()
+        for key, line in event_keys(iter(lines)):
+            if stop is not None and stop.is_set():
+                break
+            if seconds is not None and loop.time() - started >= seconds:
+                break
+            if rate is not None:
+                due = started + sent / rate
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+            pending.append(await producer.send(settings.events_topic, line, key=key))
+            sent += 1
+            if on_sent is not None:
+                on_sent(line)
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-        if bar is not None:
-            bar.close()
     return sent
+
+
+async def produce(settings: VigilSettings, path: Path, progress: bool = False,
+                  rate: float | None = None) -> int:
+    """Publish the JSONL file ``path`` (see ``publish``), with a progress bar if asked."""
+    if not progress:
+        with path.open("rb") as stream:
+            return await publish(settings, stream, rate=rate)
+    from tqdm import tqdm
+
+    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr,
+              desc="produce") as bar, path.open("rb") as stream:
+        return await publish(settings, stream, rate=rate,
+                             on_sent=lambda line: bar.update(len(line) + 1))
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
