@@ -22,7 +22,10 @@ may differ from the file's order; such monitors can then differ from replay's.
 Effectively-once: see ``streams.worker_state``. Batches come from ``take_batches``, a
 variant of faust's ``Stream.take_events`` that acks a batch only after the agent has
 finished with it (faust's acks in a ``finally``, so an exception or a cancellation in the
-middle of a batch would let its offsets be committed).
+middle of a batch would let its offsets be committed). Each batch passes through a
+``DeliveryOrder`` (each partition's records in order, once each, none skipped; a hole
+makes the worker seek back), and the worker commits the offsets it records there once a
+batch's effects are durable (``streams.offset_tracking``).
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ from typing import Any
 import faust
 import structlog
 from faust import streams as faust_streams
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 from mode.utils.futures import notify
 
 from streams import offset_tracking
 from streams import worker_metrics as metrics
 from streams.dashboard import install_dashboard  # dashboard hook
+from streams.delivery_order import DeliveryOrder
 from streams.pipeline import Pipeline
 from streams.pseudonym import Pseudonymiser
 from streams.settings import VigilSettings
@@ -240,6 +244,10 @@ class Worker:
         self.episodes = self._table("episodes", "seen event ids and pending episodes")
         self.monitors = self._table("monitors", "monitor state per entity")
         self.last_offset: dict[tuple[str, int], int] = {}
+        self.order = DeliveryOrder()
+        self.commit_offsets: dict[tuple[str, int], int] = {}
+        app.vigil_commit_offsets = self.commit_offsets  # read by streams.offset_tracking
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.agent(self.events_topic, name="episodes")(self._episodes_agent)
         app.agent(self.observations_topic, name="entities")(self._entities_agent)
         app.task(self._declare_topics)
@@ -286,7 +294,7 @@ class Worker:
         _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
-            records = _records(events)
+            records, holes = self._admit(settings.events_topic, events)
             out = self.episode_stage.run(records, self.episodes)
             sent = []
             for key, value in out.observations:
@@ -311,14 +319,14 @@ class Worker:
             metrics.EVENTS_REJECTED.labels(reason).inc(count)
         for entry in out.log:
             log.warning(**entry)
-        for record in records:
-            self.last_offset[settings.events_topic, record.partition] = record.offset
+        self._applied(settings.events_topic, records)
+        await self._reseek(settings.events_topic, holes)
 
     async def _entity_batch(self, events: Sequence[EventT]) -> None:
         _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
-            records = _records(events)
+            records, holes = self._admit(settings.observations_topic, events)
             out = self.entity_stage.run(records, self.monitors)
             sent = [await producer.send(settings.signals_topic, key, value, None, None,
                                         None) for key, value, _, _ in out.signals]
@@ -342,8 +350,50 @@ class Worker:
                      metric=signal["metric"], entity_type=signal["entity_type"],
                      entity_id=signal["entity_id"], level=signal["level"],
                      direction=signal["direction"], event_id=signal["event_id"])
+        self._applied(settings.observations_topic, records)
+        await self._reseek(settings.observations_topic, holes)
+
+    def _admit(self, topic: str, events: Sequence[EventT]
+               ) -> tuple[list[Record], dict[int, tuple[int, int]]]:
+        """The batch's records this worker may apply: of partitions it still holds (a
+        batch taken before a rebalance may carry others), in order, once each."""
+        held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        records = [r for r in _records(events) if r.partition in held]
+        return self.order.admit(topic, records)
+
+    def _applied(self, topic: str, records: Sequence[Record]) -> None:
+        """The batch's effects are durable: its offsets may be committed."""
         for record in records:
-            self.last_offset[settings.observations_topic, record.partition] = record.offset
+            self.last_offset[topic, record.partition] = record.offset
+        for partition in {record.partition for record in records}:
+            position = self.order.next_offset(topic, partition)
+            if position is not None:
+                self.commit_offsets[topic, partition] = position
+
+    async def _reseek(self, topic: str, holes: dict[int, tuple[int, int]]) -> None:
+        """Fetch a partition again from the offset its order expects; if the broker
+        holds no record there (a transaction marker), from the next record it holds."""
+        if not holes:
+            return
+        consumer = self.app.consumer
+        expected = {TP(topic, partition): offset for partition, (offset, _) in holes.items()}
+        found = await offset_tracking.first_offsets(consumer._thread._ensure_consumer(),
+                                                    expected)
+        seeks = {}
+        for tp, offset in expected.items():
+            first = found.get(tp)
+            if first is not None and first > offset:
+                self.order.resume(topic, tp.partition, first)
+                offset = first
+            seeks[tp] = offset
+            log.info("delivery_hole", topic=topic, partition=tp.partition,
+                     expected=expected[tp], delivered=holes[tp.partition][1], seek=offset)
+        await consumer.seek_wait(seeks)
+
+    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        self.order.forget(revoked)
+        for tp in revoked:
+            self.commit_offsets.pop((tp.topic, tp.partition), None)
 
     async def _gauges(self) -> None:
         consumer = self.app.consumer

@@ -20,8 +20,9 @@ again whose effects are already (wholly or partly) in its table. Each stage ther
 value before the batch, "b": last offset of the batch that wrote it}``, and a watermark
 ``w:<partition>`` = the last offset of the last batch whose writes all reached the
 changelog (it is written after them, to the same changelog partition, so its presence
-proves theirs). Events at or below the watermark are skipped; a record whose batch is
-beyond the watermark belongs to a batch cut short by a crash and reads as its ``prev``.
+proves theirs). Events at or below the watermark, or at or below an offset already seen
+in the batch, are skipped; a record whose batch is beyond the watermark belongs to a
+batch cut short by a crash and reads as its ``prev``.
 Re-emitted observations carry their source ``[partition, offset, index]``.
 
 *Entity stage* (keyed by ``metric|entity_type|entity_id``): each entity's record holds its
@@ -201,11 +202,14 @@ class EpisodeStage:
             p: (PipelineState(seen_event_ids=_Seen(v), pending=_Pending(v)))  # type: ignore[arg-type]
             for p, v in views.items()
         }
+        done = {p: view.watermark for p, view in views.items()}
         for record in batch:
-            view = views[record.partition]
-            if record.offset <= view.watermark:
+            if record.offset <= done[record.partition]:
+                # Applied durably before, or earlier in this batch: faust can deliver the
+                # last record it read twice around a re-seek.
                 result.skipped += 1
                 continue
+            done[record.partition] = record.offset
             self._one(record, states[record.partition], result)
         for p, view in views.items():
             states[p].pending.flush()  # type: ignore[attr-defined]

@@ -170,14 +170,6 @@ def test_equivalence_with_replay(broker: EmbeddedBroker, tmp_path: Path) -> None
     assert monitors == expected_monitors
 
 
-KNOWN_HANDOVER_BUG = (
-    "open (issue 4): around a rebalance faust drops records fetched before the re-seek and "
-    "fills a false offset gap, so a restarted worker can stall its commits or, rarely, "
-    "apply an observation twice; see streams/offset_tracking.py"
-)
-
-
-@pytest.mark.xfail(strict=False, reason=KNOWN_HANDOVER_BUG)
 def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> None:
     """kill -9 three times while 11,663 events stream in at 350 a second (33 s); the worker's
     signals and monitors still equal replay's, and nothing is dead-lettered.
@@ -219,7 +211,6 @@ def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> Non
     assert read_topic(broker.bootstrap_servers, env["VIGIL_DEAD_LETTER_TOPIC"]) == []
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN_HANDOVER_BUG)
 def test_scale_out_and_handover(broker: EmbeddedBroker, tmp_path: Path) -> None:
     events = _synthetic(tmp_path / "events.jsonl", 6000, seed=21)
     expected_signals, expected_monitors, _ = _replay(events, tmp_path / "replay")

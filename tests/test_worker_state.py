@@ -143,3 +143,19 @@ def test_redelivery_from_a_commit_several_batches_back(tmp_path: Path) -> None:
     assert worker.results(pipeline) == (signals, monitors)
     # A dead letter of the batch cut short may be published again (same source offset).
     assert len(worker.dead_sources) == rejected
+
+
+def test_a_record_delivered_twice_in_one_batch_is_applied_once(tmp_path: Path) -> None:
+    """Around a re-seek faust can hand the last record it read to the agent again, inside
+    the same batch; it is skipped, not dead-lettered as a duplicate event id."""
+    lines = _events()
+    signals, monitors, rejected = _replay(tmp_path, lines)
+    pipeline = _pipeline()
+    worker = _Worker(pipeline)
+    records = [Record(0, i, line) for i, line in enumerate(lines)]
+    for start in range(0, len(records), 200):
+        batch = records[start:start + 200]
+        worker.stage1(batch[:50] + batch[49:50] + batch[50:])
+    worker.stage2(200)
+    assert worker.results(pipeline) == (signals, monitors)
+    assert worker.dead == rejected
