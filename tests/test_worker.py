@@ -138,6 +138,19 @@ def _wait_done(broker: EmbeddedBroker, env: dict[str, str], stall: float = 60.0,
         time.sleep(1.0)
 
 
+def _wait_progress(broker: EmbeddedBroker, env: dict[str, str], committed: int,
+                   timeout: float = 60.0) -> int:
+    """Wait until the events committed exceed ``committed``; return the new sum."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, now, _ = _committed(broker.bootstrap_servers, env["VIGIL_APP_ID"],
+                               [env["VIGIL_EVENTS_TOPIC"]])
+        if now > committed:
+            return now
+        time.sleep(0.5)
+    raise AssertionError(f"no commit beyond {committed} events within {timeout:.0f} s")
+
+
 def _worker_results(broker: EmbeddedBroker, env: dict[str, str]
                     ) -> tuple[dict[str, dict], list[dict], int]:
     published = read_topic(broker.bootstrap_servers, env["VIGIL_SIGNALS_TOPIC"])
@@ -171,28 +184,33 @@ def test_equivalence_with_replay(broker: EmbeddedBroker, tmp_path: Path) -> None
 
 
 def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    """kill -9 three times while 11,663 events stream in at 350 a second (33 s); the worker's
-    signals and monitors still equal replay's, and nothing is dead-lettered.
+    """kill -9 three times while 100,409 events stream in at 1,500 a second (67 s); the
+    worker's signals and monitors still equal replay's, and nothing is dead-lettered.
 
-    Each restart waits out the killed member's session (6 s) before the group settles, so
-    the kills are spaced 7-10 s apart and all fall while the producer is still sending."""
-    events = _synthetic(tmp_path / "events.jsonl", 9000, seed=11)  # 11,663 events
+    Each kill falls at a random moment after the running worker has committed progress of
+    its own (a restart first waits out the killed member's session, about 9 s here), and
+    all three fall while the producer is still sending."""
+    events = _synthetic(tmp_path / "events.jsonl", 77_200, seed=11)  # 100,409 events
     expected_signals, expected_monitors, summary = _replay(events, tmp_path / "replay")
     env = worker_env(broker)
     producer = subprocess.Popen([sys.executable, "-m", "streams.cli", "produce", str(events),
-                                 "--rate", "350"],
+                                 "--rate", "1500"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rng = random.Random(5)
     log = tmp_path / "worker.log"
     worker = WorkerProcess(env, CONFIG, log)
+    committed = 0
     try:
         for _ in range(3):
-            time.sleep(rng.uniform(7.0, 10.0))
+            committed = _wait_progress(broker, env, committed)
+            time.sleep(rng.uniform(0.5, 4.0))
             _, done, produced = _committed(broker.bootstrap_servers, env["VIGIL_APP_ID"],
                                            [env["VIGIL_EVENTS_TOPIC"]])
             print(f"kill -9 with {done} of {produced} produced events committed; "
                   f"producer {'finished' if producer.poll() is not None else 'still sending'}")
+            assert producer.poll() is None, "the producer finished before this kill"
             worker.kill()
+            committed = done  # the next kill waits for the restarted worker's own commits
             worker = WorkerProcess(env, CONFIG, log)
         _, errors = producer.communicate(timeout=300)
         assert producer.returncode == 0, errors
