@@ -7,7 +7,8 @@ Topology (keys chosen so that each entity's updates land on one partition, in or
            table ``episodes``  (seen event ids, pending episodes; changelog partition =
                                  the event's partition, so it moves with it on rebalance)
            ├─ dead-letter topic (reason + line with NHS numbers pseudonymised)
-           └─ observations topic (key: metric|entity_type|entity_id)
+           └─ observations topic (bundles: one message per batch and partition, the
+              partition chosen from the key metric|entity_type|entity_id)
                 └─ agent ``entities`` (stage 2: monitors)
                      table ``monitors`` (one record per entity, changelog partition = the
                                          observation's partition)
@@ -208,7 +209,7 @@ class Worker:
         offset_tracking.set_fetch_max_wait(settings.fetch_max_wait_ms)
         self.settings = settings
         self.pipeline = pipeline
-        self.episode_stage = EpisodeStage(pipeline, pseudonymiser)
+        self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions)
         self.entity_stage = EntityStage(pipeline)
         servers = [f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
         self.app = app = faust.App(
@@ -297,9 +298,9 @@ class Worker:
             records, holes = self._admit(settings.events_topic, events)
             out = self.episode_stage.run(records, self.episodes)
             sent = []
-            for key, value in out.observations:
-                sent.append(await producer.send(settings.observations_topic, key, value,
-                                                None, None, None))
+            for partition, value in out.bundles:
+                sent.append(await producer.send(settings.observations_topic, None, value,
+                                                partition, None, None))
             for key, value in out.dead_letters:
                 sent.append(await producer.send(settings.dead_letter_topic, key, value,
                                                 None, None, None))

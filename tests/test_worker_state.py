@@ -60,7 +60,7 @@ class _Worker:
 
     def stage1(self, batch: list[Record], keep_writes: int | None = None) -> None:
         out = self.episodes.run(batch, self.t1)
-        self.observations.extend(v for _, v in out.observations)
+        self.observations.extend(v for _, v in out.bundles)
         self.dead += len(out.dead_letters)
         self.dead_sources |= {tuple(json.loads(v)["source"]) for _, v in out.dead_letters}
         writes = list(out.writes[0].items())
