@@ -3,7 +3,8 @@ key per event, (b) a bare aiokafka consumer that decodes and counts, (c) the Vig
 
 Prints events/s for each and the ratios (c)/(a) (goal ≥ 1) and (c)/(b); then p50/p99
 latency from an event's produce time (its Kafka timestamp) to the publication of the signal
-it raised (the signal's Kafka timestamp) with events produced at a steady
+it raised (the signal's Kafka timestamp; for an episode completed by a later outcome
+event, from the outcome's produce time) with events produced at a steady
 ``--latency-rate`` a second (``vigil produce --rate``); then memory per monitor, as the
 deep ``sys.getsizeof`` of the monitors the worker held (its table's changelog, loaded as
 the worker loads it), with the worker's RSS for context.
@@ -16,10 +17,8 @@ behind its processing: it moved its committed offsets at a few hundred events a 
 here), (c) to the moment both stages have *committed* every offset, a stricter end.
 Every phase has a timeout and prints what it got when it runs out.
 
-Latency is dominated by faust's consumer, which asks the broker to wait up to 1.5 s per
-fetch (``fetch_max_wait_ms=1500``, hard-coded in faust's aiokafka driver); the embedded
-broker appears to hold a fetch that long even when records arrive meanwhile, so each hop
-(events → observations → signals) adds up to 1.5 s.
+Each hop (events → observations → signals) waits for a fetch: faust hard-codes 1.5 s,
+the worker asks for ``VIGIL_FETCH_MAX_WAIT_MS`` (100 ms by default).
 """
 
 from __future__ import annotations
@@ -252,21 +251,34 @@ async def _latencies(bootstrap: str, events_topic: str, signals_topic: str
         except (ValueError, KeyError, TypeError):
             continue
     stage1 = []
+    # A signal names the episode's procedure event; an outcome that completed the episode
+    # later is what triggered it: its time is the observation's source timestamp.
+    triggered: dict[tuple[Any, ...], int] = {}
     for record in await read(signals_topic.replace("signals", "obs")):
-        source = json.loads(record.value).get("ts")
-        if source is not None:
-            stage1.append((record.timestamp - source) / 1000)
+        bundle = json.loads(record.value)  # a list of observations (one, before bundles)
+        for observation in bundle if isinstance(bundle, list) else [bundle]:
+            if observation.get("ts") is not None:
+                stage1.append((record.timestamp - observation["ts"]) / 1000)
+                triggered[(observation["event_id"], observation["metric"],
+                           *observation["entity"])] = observation["ts"]
     if stage1:
         print(f"  stage 1 alone, produce → observation published ({len(stage1):,}): "
               f"p50 {_percentile(stage1, 0.5) * 1000:,.0f} ms, "
               f"p99 {_percentile(stage1, 0.99) * 1000:,.0f} ms")
-    out = []
+    out, first = [], min(produced.values(), default=0)
     for record in await read(signals_topic):
         signal = json.loads(record.value)
-        source = produced.get(signal.get("event_id"))
+        source = triggered.get((signal.get("event_id"), signal.get("metric"),
+                                signal.get("entity_type"), signal.get("entity_id")),
+                               produced.get(signal.get("event_id")))
         if source is not None:
-            out.append((record.timestamp - source) / 1000)
-    return out
+            out.append(((record.timestamp - source) / 1000, (source - first) / 1000))
+    if out:
+        slowest = ", ".join(f"{lat * 1000:,.0f} ms at {at:.1f} s" for lat, at in
+                            sorted(out, reverse=True)[:3])
+        print(f"  slowest signals (latency, produced this long after the first event): "
+              f"{slowest}")
+    return [lat for lat, _ in out]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -290,6 +302,8 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=1000.0)
     parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="skip the throughput runs (a), (b) and (c)")
     args = parser.parse_args()
     _, config = sample_paths()
     with tempfile.TemporaryDirectory() as tmp_name, EmbeddedBroker() as broker:
@@ -304,6 +318,9 @@ def main() -> None:
                    VIGIL_DEAD_LETTER_TOPIC="bench.dead", VIGIL_PARTITIONS=str(args.partitions),
                    VIGIL_SESSION_TIMEOUT="6", VIGIL_HEARTBEAT_INTERVAL="1",
                    VIGIL_LOG_LEVEL="ERROR", VIGIL_WEB_PORT=str(free_port()))
+        if args.latency_only:
+            _latency(args, env, config, tmp, bootstrap)
+            return
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(events)],
                        env=env, check=True, stdout=subprocess.DEVNULL, timeout=args.timeout)
@@ -353,39 +370,57 @@ def main() -> None:
             print(f"(c) Vigil worker, stage 1 (events committed): {rate_c1:,.0f} events/s")
         if stage1 is not None and both is not None:
             rate_c = (lines - d0) / (stage1 + both)
-            print(f"(c) Vigil worker, both stages (every event and its {obs - lines:,} "
-                  f"observations committed): {rate_c:,.0f} events/s; worker RSS "
+            print(f"(c) Vigil worker, both stages (every event and the {obs - lines:,} "
+                  f"observation bundles committed): {rate_c:,.0f} events/s; worker RSS "
                   f"{(rss or 0) / 1024:,.0f} MiB")
         if rate_c is not None:
             ratio_a = f"{rate_c / rate_a:.2f}" if rate_a else "n/a"
             print(f"(c)/(a) = {ratio_a}   (c)/(b) = {rate_c / rate_b:.3f}")
         _memory(bootstrap, "bench", config)
 
-        # Latency: a fresh app and topics, events at a steady rate.
-        lat_events = tmp / "latency.jsonl"
-        _write_events(lat_events, int(args.latency_rate * args.latency_seconds), seed=2)
-        lat_env = dict(env, VIGIL_APP_ID="lat", VIGIL_EVENTS_TOPIC="lat.events",
-                       VIGIL_OBSERVATIONS_TOPIC="lat.obs", VIGIL_SIGNALS_TOPIC="lat.signals",
-                       VIGIL_DEAD_LETTER_TOPIC="lat.dead", VIGIL_WEB_PORT=str(free_port()))
-        worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
-                         str(config)], lat_env, tmp / "lat.log")
+        _latency(args, env, config, tmp, bootstrap)
+
+def _latency(args: argparse.Namespace, env: dict[str, str], config: Path, tmp: Path,
+             bootstrap: str) -> None:
+    """A fresh app and topics, events at a steady rate once the worker is ready."""
+    lat_events = tmp / "latency.jsonl"
+    _write_events(lat_events, int(args.latency_rate * args.latency_seconds), seed=2)
+    port = free_port()
+    lat_env = dict(env, VIGIL_APP_ID="lat", VIGIL_EVENTS_TOPIC="lat.events",
+                   VIGIL_OBSERVATIONS_TOPIC="lat.obs", VIGIL_SIGNALS_TOPIC="lat.signals",
+                   VIGIL_DEAD_LETTER_TOPIC="lat.dead", VIGIL_WEB_PORT=str(port))
+    worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
+                     str(config)], lat_env, tmp / "lat.log")
+    try:
+        _wait_ready(port, worker)  # joined and recovered before the first event
+        subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(lat_events),
+                        "--rate", str(args.latency_rate)], env=lat_env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=args.timeout)
+        _time_worker(bootstrap, "lat", ["lat.events", "lat.obs"], worker, args.timeout)
+    finally:
+        _stop(worker)
+    latencies = asyncio.run(_latencies(bootstrap, "lat.events", "lat.signals"))
+    if latencies:
+        print(f"latency at {args.latency_rate:,.0f} events/s for "
+              f"{args.latency_seconds:.0f} s, produce → signal published "
+              f"({len(latencies)} signals): p50 {_percentile(latencies, 0.5) * 1000:,.0f} "
+              f"ms, p99 {_percentile(latencies, 0.99) * 1000:,.0f} ms, max "
+              f"{max(latencies) * 1000:,.0f} ms")
+    else:
+        print("latency: no signals published")
+
+
+def _wait_ready(port: int, worker: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
         try:
-            time.sleep(8)  # join the group before the first event
-            subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(lat_events),
-                            "--rate", str(args.latency_rate)], env=lat_env, check=True,
-                           stdout=subprocess.DEVNULL, timeout=args.timeout)
-            _time_worker(bootstrap, "lat", ["lat.events", "lat.obs"], worker, args.timeout)
-        finally:
-            _stop(worker)
-        latencies = asyncio.run(_latencies(bootstrap, "lat.events", "lat.signals"))
-        if latencies:
-            print(f"latency at {args.latency_rate:,.0f} events/s for "
-                  f"{args.latency_seconds:.0f} s, produce → signal published "
-                  f"({len(latencies)} signals): p50 {_percentile(latencies, 0.5) * 1000:,.0f} "
-                  f"ms, p99 {_percentile(latencies, 0.99) * 1000:,.0f} ms, max "
-                  f"{max(latencies) * 1000:,.0f} ms")
-        else:
-            print("latency: no signals published")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    print(f"worker not ready within {timeout:.0f} s; measuring anyway")
 
 
 if __name__ == "__main__":
