@@ -244,7 +244,6 @@ class Worker:
                                            internal=True)
         self.episodes = self._table("episodes", "seen event ids and pending episodes")
         self.monitors = self._table("monitors", "monitor state per entity")
-        self.last_offset: dict[tuple[str, int], int] = {}
         self.order = DeliveryOrder()
         self.commit_offsets: dict[tuple[str, int], int] = {}
         app.vigil_commit_offsets = self.commit_offsets  # read by streams.offset_tracking
@@ -364,8 +363,6 @@ class Worker:
 
     def _applied(self, topic: str, records: Sequence[Record]) -> None:
         """The batch's effects are durable: its offsets may be committed."""
-        for record in records:
-            self.last_offset[topic, record.partition] = record.offset
         for partition in {record.partition for record in records}:
             position = self.order.next_offset(topic, partition)
             if position is not None:
@@ -405,8 +402,8 @@ class Worker:
                 continue
             if highwater is None:
                 continue
-            last = self.last_offset.get((tp.topic, tp.partition), -1)
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - last - 1))
+            applied = self.commit_offsets.get((tp.topic, tp.partition), 0)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - applied))
         metrics.TABLE_KEYS.labels("episodes").set(len(self.episodes.data))
         metrics.TABLE_KEYS.labels("monitors").set(len(self.monitors.data))
 
