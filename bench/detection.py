@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the registry lives in tests/
 
 from signals.markov_arl import markov_arl, poisson_markov_arl
-from streams.cli import main
+from streams.cli.main import main
 from streams.synthetic import clinician_codes
 from tests import synthetic_registry as reg
 

@@ -37,10 +37,10 @@ from typing import Any
 
 import escalation_log as append_bench  # bench/escalation_log.py, beside this file
 
-from notifiers.channels import build_notifiers
+from notifiers.adapters.channels import build_notifiers
 from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.engine import EscalationEngine
-from notifiers.escalation_log import open_log
+from notifiers.log.escalation_log import open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.replay_escalation import escalate_replay
 from notifiers.rules import RulesHolder, default_rules_path
@@ -139,7 +139,7 @@ def replay_bench(batch: list[dict[str, Any]], folder: Path) -> None:
           f"{done.counts['cases_opened']} cases, {done.counts['notifications_written']} "
           f"notifications, {done.log_entries} entries)")
 
-    from streams.cli import main
+    from streams.cli.main import main
 
     for escalate in (False, True):
         out = folder / f"sample-{escalate}"

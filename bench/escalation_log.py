@@ -18,7 +18,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from notifiers.escalation_log import EscalationLog, open_log
+from notifiers.log.escalation_log import EscalationLog, open_log
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

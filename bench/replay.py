@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.cli import sample_paths
+from streams.cli.main import sample_paths
 from streams.synthetic import SyntheticRegistry, synthetic_events
 
 
@@ -48,7 +48,7 @@ def main() -> None:
         json_seconds = time.perf_counter() - started
 
         _, config = sample_paths()
-        command = [sys.executable, "-m", "streams.cli", "--log-level", "ERROR", "replay",
+        command = [sys.executable, "-m", "streams.cli.main", "--log-level", "ERROR", "replay",
                    str(events), "--config", str(config), "--out", str(Path(tmp) / "out")]
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.PIPE)

@@ -38,8 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.cli import sample_paths  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.cli.main import sample_paths  # noqa: E402
+from streams.kafka.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
 
 MINIMAL_AGENT = textwrap.dedent('''
@@ -207,9 +207,9 @@ def deep_size(value: Any, seen: set[int] | None = None) -> int:
 
 def _memory(bootstrap: str, group: str, config: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from streams.metric_config import load_config
-    from streams.pipeline import Pipeline
-    from streams.worker_state import monitor_state
+    from streams.pipeline.config import load_config
+    from streams.pipeline.core import Pipeline
+    from streams.worker.stages import monitor_state
     from tests.broker import last_values
 
     pipeline = Pipeline(load_config(config))
@@ -322,7 +322,7 @@ def main() -> None:
             _latency(args, env, config, tmp, bootstrap)
             return
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(events)],
+        subprocess.run([sys.executable, "-m", "streams.cli.main", "produce", str(events)],
                        env=env, check=True, stdout=subprocess.DEVNULL, timeout=args.timeout)
         print(f"produced {lines:,} events in {time.perf_counter() - started:.1f} s")
 
@@ -354,7 +354,7 @@ def main() -> None:
             print(f"(a) minimal faust agent, one table update per event: {rate_a:,.0f} "
                   f"events/s")
 
-        worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
+        worker = _start([sys.executable, "-m", "streams.cli.main", "run", "--config",
                          str(config)], env, tmp / "c.log")
         try:
             stage1, d0, _ = _time_worker(bootstrap, "bench", ["bench.events"], worker,
@@ -389,11 +389,11 @@ def _latency(args: argparse.Namespace, env: dict[str, str], config: Path, tmp: P
     lat_env = dict(env, VIGIL_APP_ID="lat", VIGIL_EVENTS_TOPIC="lat.events",
                    VIGIL_OBSERVATIONS_TOPIC="lat.obs", VIGIL_SIGNALS_TOPIC="lat.signals",
                    VIGIL_DEAD_LETTER_TOPIC="lat.dead", VIGIL_WEB_PORT=str(port))
-    worker = _start([sys.executable, "-m", "streams.cli", "run", "--config",
+    worker = _start([sys.executable, "-m", "streams.cli.main", "run", "--config",
                      str(config)], lat_env, tmp / "lat.log")
     try:
         _wait_ready(port, worker)  # joined and recovered before the first event
-        subprocess.run([sys.executable, "-m", "streams.cli", "produce", str(lat_events),
+        subprocess.run([sys.executable, "-m", "streams.cli.main", "produce", str(lat_events),
                         "--rate", str(args.latency_rate)], env=lat_env, check=True,
                        stdout=subprocess.DEVNULL, timeout=args.timeout)
         _time_worker(bootstrap, "lat", ["lat.events", "lat.obs"], worker, args.timeout)

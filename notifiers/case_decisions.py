@@ -21,8 +21,8 @@ from datetime import date, datetime
 from typing import Any
 
 from notifiers.cases import MAIN_LANE, Case, CaseBook, CaseKey, CaseStatus
-from notifiers.escalation_log import LogItem
-from notifiers.log_chain import finite, json_ready
+from notifiers.log.chain import finite, json_ready
+from notifiers.log.escalation_log import LogItem
 from notifiers.messages import NotificationFacts, aggregate, render
 from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from notifiers.log_chain import parse_rfc3339, rfc3339
+from notifiers.log.chain import parse_rfc3339, rfc3339
 from notifiers.rules import Policy, Stage
 from notifiers.working_days import working_deadline
 

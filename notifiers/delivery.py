@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifiers.adapter import DeliveryResult, Notification, Notifier
+from notifiers.adapters.base import DeliveryResult, Notification, Notifier
 from notifiers.clock import Clock, SystemClock
-from notifiers.escalation_log import EscalationLog, LogEntry
+from notifiers.log.escalation_log import EscalationLog, LogEntry
 from notifiers.metrics import (
     NOTIFICATIONS_BLOCKED,
     NOTIFICATIONS_DEAD_LETTERED,
@@ -99,7 +99,7 @@ class Dispatcher:
     log
         The escalation log: read for requests, written with every attempt and result.
     notifiers
-        Channel name → notifier (see :func:`notifiers.channels.build_notifiers`).
+        Channel name → notifier (see :func:`notifiers.adapters.channels.build_notifiers`).
     recipients
         Role → targets.
     retry

@@ -48,7 +48,7 @@ from notifiers.case_decisions import (
 )
 from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
-from notifiers.escalation_log import EscalationLog, LogEntry, StaleHead
+from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
 from notifiers.rules import Rules, RulesError, RulesHolder
 
 R = TypeVar("R")

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from notifiers.case_decisions import CaseActionError
 from notifiers.engine import EscalationEngine, UnknownCase
-from notifiers.log_chain import rfc3339
+from notifiers.log.chain import rfc3339
 
 ROLES = ("operator", "auditor")
 ROUTE_ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifiers.channels import build_notifiers
+from notifiers.adapters.channels import build_notifiers
 from notifiers.clock import ManualClock
 from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.engine import EscalationEngine
-from notifiers.escalation_log import EscalationLog, open_log
-from notifiers.log_chain import parse_rfc3339
+from notifiers.log.chain import parse_rfc3339
+from notifiers.log.escalation_log import EscalationLog, open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.rules import Rules, RulesHolder
 

@@ -82,7 +82,7 @@ def beta_parsonnet_mix(
     ``logit p = intercept + slope · Parsonnet``. The score range is cut into ``points`` equal
     cells; each cell carries its exact Beta probability and the risk at its midpoint. vlad
     integrates over the continuous distribution; 2,000 cells reproduce its integral-equation
-    ARLs to within 0.1% (see ``tests/test_calibration.py``).
+    ARLs to within 0.1% (see ``tests/signals/test_calibration.py``).
 
     Parameters
     ----------

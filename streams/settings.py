@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.pseudonym import Pseudonymiser
+from streams.contract.pseudonym import Pseudonymiser
 
 
 class VigilSettings(BaseSettings):
@@ -23,7 +23,7 @@ class VigilSettings(BaseSettings):
     """
 
     # Attribute docstrings become field descriptions: the configuration reference in the
-    # README is generated from them (streams.settings_reference).
+    # README is generated from them (streams.docs.settings_reference).
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore",
                                       use_attribute_docstrings=True)
 

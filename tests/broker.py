@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HMAC_KEY = "integration-test-key-0123"
@@ -51,7 +51,7 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
 
 
 def vigil(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -63,7 +63,7 @@ class WorkerProcess:
         self.port = int(env["VIGIL_WEB_PORT"])
         self.log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "streams.cli.main", "run", "--config", str(config)],
             env=env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
 

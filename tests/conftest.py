@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from notifiers.escalation_log import EscalationLog, open_log
+from notifiers.log.escalation_log import EscalationLog, open_log
 from tests import log_backends
 
 
@@ -16,7 +16,7 @@ from tests import log_backends
 def synthetic_replay(tmp_path_factory) -> Path:
     """The seeded synthetic registry with injected outliers, replayed once per session;
     returns the replay's output folder."""
-    from streams.cli import main
+    from streams.cli.main import main
     from tests import synthetic_registry as reg
 
     folder = tmp_path_factory.mktemp("synthetic-registry")

@@ -9,7 +9,7 @@ from typing import Any
 
 from notifiers.clock import ManualClock
 from notifiers.engine import EscalationEngine
-from notifiers.escalation_log import EscalationLog
+from notifiers.log.escalation_log import EscalationLog
 from notifiers.rules import Rules, RulesHolder, default_rules_path, load_rules
 
 NewLog = Callable[[], EscalationLog]

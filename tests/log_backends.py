@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from notifiers import log_postgres
+from notifiers.log import postgres as log_postgres
 from tests import pg
 
 STORED = ("sqlite", "postgresql")

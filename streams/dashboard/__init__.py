@@ -4,7 +4,7 @@ log's hash-chain verification. Read-only. See :mod:`streams.dashboard.web` for t
 and where each view's data comes from.
 
 The worker calls :func:`install_dashboard` once, from ``Worker.__init__`` (the one hook in
-``streams/worker.py``).
+``streams/worker/app.py``).
 """
 
 from __future__ import annotations

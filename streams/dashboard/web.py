@@ -60,7 +60,7 @@ class DashboardSource:
             if not url or url.startswith("memory:"):
                 return None
             from notifiers.engine import EscalationEngine
-            from notifiers.escalation_log import open_log
+            from notifiers.log.escalation_log import open_log
 
             try:
                 log = open_log(url, create=False)
@@ -95,7 +95,7 @@ class DashboardSource:
         if engine is None:
             return None
         from notifiers.engine import UnknownCase
-        from notifiers.log_chain import rfc3339
+        from notifiers.log.chain import rfc3339
 
         try:
             case = engine.case(case_id)

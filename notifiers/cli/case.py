@@ -1,0 +1,128 @@
+"""``vigil case list|show|ack|respond|confirm|withdraw|signoff|note``, straight on the log.
+
+The CLI rebuilds the cases from the escalation log (``--log URL``, else
+``$VIGIL_ESCALATION_LOG``, else ``sqlite:///vigil-escalation.db``, as for ``vigil audit``)
+and appends actions to it; a running service picks them up on its next refresh, and its
+dispatcher sends whatever the action requested (a sign-off releasing a CQC letter, say).
+The log must exist already: a mistyped URL is an error (exit 2), not a new empty log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from notifiers.case_decisions import CaseActionError
+from notifiers.cli.audit import add_log_option, log_url, open_existing
+from notifiers.engine import EscalationEngine, UnknownCase
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
+           "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
+
+
+@contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[EscalationEngine | None]:
+    """An engine (no rules: each case carries its policy) on the log, closed afterwards."""
+    log = open_existing(args)
+    if isinstance(log, str):
+        print(f"vigil case: {log_url(args)}: {log}", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield EscalationEngine(log)
+    finally:
+        log.close()
+
+
+def _row(case: dict[str, Any]) -> str:
+    due = case["respond_by"] or "-"
+    return (f"{case['case_id']}  {case['status']:<16} {case['level']:<5} "
+            f"{case['metric']} {case['entity_type']} {case['entity_id']} {case['direction']}  "
+            f"{case['policy']}/{case['stage'] or '-'}  due {due}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
+        cases = [c.to_dict() for c in engine.cases(status=args.status)]
+    for case in cases:
+        print(_row(case))
+    print(json.dumps({"cases": len(cases), "case_ids": [c["case_id"] for c in cases]}))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
+        try:
+            case = engine.case(args.case_id).to_dict()
+            history = engine.history(args.case_id)
+        except UnknownCase:
+            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
+            return EXIT_REFUSED
+    print(_row(case))
+    for entry in history:
+        print(f"  {entry.seq:>6} {entry.at.isoformat()} {entry.kind}")
+    print(json.dumps(case))
+    return 0
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    details = {"kind": args.kind} if getattr(args, "kind", None) else {}
+    with _engine(args) as engine:
+        if engine is None:
+            return EXIT_USAGE
+        try:
+            entries = engine.act(args.case_id, ACTIONS[args.case_command], by=args.by,
+                                 note=args.note, details=details)
+            case = engine.case(args.case_id).to_dict()
+        except UnknownCase:
+            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
+            return EXIT_REFUSED
+        except CaseActionError as error:
+            print(f"vigil case: {error}", file=sys.stderr)
+            return EXIT_REFUSED
+    print(f"{args.case_command} recorded on {args.case_id} by {args.by}: now {case['status']}"
+          f" at {case['policy']}/{case['stage'] or '-'}")
+    print(json.dumps({"case_id": args.case_id, "status": case["status"],
+                      "stage": case["stage"], "logged": [e.kind for e in entries]}))
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``vigil case …``."""
+    case = subparsers.add_parser("case", help="list, show and act on escalation cases")
+    sub = case.add_subparsers(dest="case_command", required=True, metavar="ACTION")
+
+    def with_log(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        add_log_option(p)
+        return p
+
+    p = with_log(sub.add_parser("list", help="list cases"))
+    p.add_argument("--status", choices=["open", "awaiting_signoff", "monitoring", "closed",
+                                        "active"])
+    p.set_defaults(func=cmd_list)
+    p = with_log(sub.add_parser("show", help="a case and its log history"))
+    p.add_argument("case_id")
+    p.set_defaults(func=cmd_show)
+    helps = {"ack": "record the provider's acknowledgement",
+             "respond": "record the provider's response (data corrected or explanation)",
+             "confirm": "confirm the alarm after review", "withdraw": "withdraw the case",
+             "signoff": "sign off the stage waiting for it (releases regulator letters)",
+             "note": "add a note"}
+    for name, text in helps.items():
+        p = with_log(sub.add_parser(name, help=text))
+        p.add_argument("case_id")
+        p.add_argument("--by", required=True, help="who is acting (recorded in the log)")
+        p.add_argument("--note", help="free text recorded with the action")
+        if name == "respond":
+            p.add_argument("--kind", choices=["data_corrected", "explanation"])
+        p.set_defaults(func=cmd_act)

@@ -1,0 +1,303 @@
+"""The pipeline core that ``vigil replay`` and the streaming worker share.
+
+It turns validated events into observations and observations into signals, holding no I/O
+and no clock. Two stages, so that the worker can key each by what it needs:
+
+1. ``Pipeline.observe(event, state)`` — the episode stage. It de-duplicates ``event_id``,
+   joins a procedure with its outcome (held in ``state.pending`` until it arrives), computes
+   predicted risks, and turns implants, revisions and submissions into observations.
+2. ``Pipeline.apply(observation, state)`` — the entity stage. It updates the state of every
+   entity the observation names (``state.entities``, keyed by metric, entity type and id),
+   in order, through the metric kind's monitors, and returns the signals raised.
+
+``Pipeline.process(event, state)`` runs both, as replay does. Semantic rejections
+(duplicate event, outcome for an unknown episode, missing risk factor, other registry) are
+``InvalidEvent`` raised before any state changes. What each metric kind does lives in
+``streams.pipeline.metric_kinds``; the statistics in ``signals``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streams.contract.events import (
+    Event,
+    InvalidEvent,
+    OutcomeEvent,
+    ProcedureEvent,
+    RevisionEvent,
+    SubmissionEvent,
+)
+from streams.pipeline.config import (
+    BinaryOutcomeMetric,
+    DeviceExposureMetric,
+    ParticipationMetric,
+    VigilConfig,
+)
+from streams.pipeline.metric_kinds import Entities, Finding, Observation
+from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
+from streams.pipeline.metric_kinds.device_exposure import IMPLANT, REVISION, DeviceExposure
+from streams.pipeline.metric_kinds.participation import Participation
+
+EntityKey = tuple[str, str, str]
+"""(metric, entity_type, entity_id): the unit of entity state."""
+MetricKind = BinaryOutcome | DeviceExposure | Participation
+
+
+@dataclass(slots=True)
+class PendingEpisode:
+    """A procedure waiting for outcomes: per awaited metric, what its observation needs."""
+
+    event_id: str
+    occurred_at: datetime
+    provider: str
+    awaiting: dict[str, tuple[str, float, Entities]]
+    """metric name → (outcome name, predicted risk, entities)."""
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "provider": self.provider,
+            "awaiting": {m: [o, p, [list(e) for e in ents]]
+                         for m, (o, p, ents) in self.awaiting.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PendingEpisode:
+        awaiting = {m: (o, p, tuple((t, i) for t, i in ents))
+                    for m, (o, p, ents) in state["awaiting"].items()}
+        occurred_at = datetime.fromisoformat(state["occurred_at"])
+        return cls(state["event_id"], occurred_at, state["provider"], awaiting)
+
+
+@dataclass(slots=True)
+class PipelineState:
+    """Everything the pipeline remembers between events. Replay holds it in memory; the
+    worker keeps the same pieces in faust tables."""
+
+    seen_event_ids: set[str] = field(default_factory=set)
+    pending: dict[str, PendingEpisode] = field(default_factory=dict)
+    entities: dict[EntityKey, list[Any]] = field(default_factory=dict)
+
+
+def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity_id: str,
+              n: int, level: str) -> str:
+    """A deterministic id: the same crossing gets the same id on every rerun and worker.
+
+    >>> signal_id("r", "death_30d", "ra_cusum_or2", "provider", "RXF", 120, "alarm")
+    'c038697ef8e76d0a9f767c3085ed6d9a'
+    """
+    key = "\x1f".join((registry, metric, monitor, entity_type, entity_id, str(n), level))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _compile(metric: Any) -> MetricKind:
+    if isinstance(metric, BinaryOutcomeMetric):
+        return BinaryOutcome(metric)
+    if isinstance(metric, DeviceExposureMetric):
+        return DeviceExposure(metric)
+    if isinstance(metric, ParticipationMetric):
+        return Participation(metric)
+    raise TypeError(f"no pipeline for metric kind {metric.kind!r}")
+
+
+class Pipeline:
+    """The shared core, built from a validated ``VigilConfig``."""
+
+    def __init__(self, config: VigilConfig) -> None:
+        self.config = config
+        self.registry = config.registry
+        self.kinds: dict[str, MetricKind] = {m.name: _compile(m) for m in config.metrics}
+        self._binary = [k for k in self.kinds.values() if isinstance(k, BinaryOutcome)]
+        self._devices = [k for k in self.kinds.values() if isinstance(k, DeviceExposure)]
+        self._participation = [k for k in self.kinds.values() if isinstance(k, Participation)]
+
+    def feature_values(self, metric: str, event: ProcedureEvent) -> dict[str, Any]:
+        """A procedure's values of the features of ``metric``'s risk model, by dotted path,
+        as the pipeline reads them (``InvalidEvent`` if one is missing)."""
+        kind = self.kinds[metric]
+        if not isinstance(kind, BinaryOutcome):
+            raise TypeError(f"metric {metric!r} has no risk model")
+        return dict(zip(kind.model.feature_paths(), kind.feature_values(event), strict=True))
+
+    # -- stage 1: episodes ---------------------------------------------------------------
+    def observe(self, event: Event, state: PipelineState) -> list[Observation]:
+        """Check the event against what has been seen and return complete observations."""
+        if event.registry != self.registry:
+            raise InvalidEvent(
+                "wrong_registry",
+                f"event is for registry {event.registry!r}; this config monitors "
+                f"{self.registry!r}",
+            )
+        if event.event_id in state.seen_event_ids:
+            raise InvalidEvent(
+                "duplicate_event_id", f"event_id {event.event_id!r} was already seen"
+            )
+        if isinstance(event, ProcedureEvent):
+            observations = self._procedure(event, state)
+        elif isinstance(event, OutcomeEvent):
+            observations = self._outcome(event, state)
+        elif isinstance(event, RevisionEvent):
+            observations = self._device_observations(event, REVISION)
+        else:
+            observations = self._submission(event)
+        state.seen_event_ids.add(event.event_id)
+        return observations
+
+    def _procedure(self, event: ProcedureEvent, state: PipelineState) -> list[Observation]:
+        if event.episode_id in state.pending:
+            raise InvalidEvent(
+                "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
+            )
+        provider = event.provider.ods_code
+        observations: list[Observation] = []
+        awaiting: dict[str, tuple[str, float, Entities]] = {}
+        for metric in self._binary:
+            p = metric.risk(event)
+            entities = metric.entities(event)
+            outcome = event.outcomes.get(metric.outcome)
+            if outcome is None:
+                awaiting[metric.name] = (metric.outcome, p, entities)
+            else:
+                observations.append(Observation(
+                    metric.name, (int(outcome), p), entities, event.event_id,
+                    event.episode_id, event.occurred_at, provider,
+                ))
+        if awaiting:
+            state.pending[event.episode_id] = PendingEpisode(
+                event.event_id, event.occurred_at, provider, awaiting
+            )
+        if event.devices and self._devices:
+            observations.extend(self._device_observations(event, IMPLANT))
+        return observations
+
+    def _outcome(self, event: OutcomeEvent, state: PipelineState) -> list[Observation]:
+        episode = state.pending.get(event.episode_id)
+        if episode is None:
+            raise InvalidEvent(
+                "unknown_episode",
+                f"outcome for episode {event.episode_id!r}, which has no procedure awaiting "
+                "an outcome",
+            )
+        completed = [
+            (name, outcome_name, p, entities)
+            for name, (outcome_name, p, entities) in episode.awaiting.items()
+            if outcome_name in event.outcomes
+        ]
+        if not completed:
+            awaited = sorted({o for o, _, _ in episode.awaiting.values()})
+            raise InvalidEvent(
+                "unexpected_outcome",
+                f"episode {event.episode_id!r} awaits {', '.join(awaited)}; "
+                f"got {', '.join(sorted(event.outcomes))}",
+            )
+        observations = []
+        for name, outcome_name, p, entities in completed:
+            del episode.awaiting[name]
+            observations.append(Observation(
+                name, (int(event.outcomes[outcome_name]), p), entities, episode.event_id,
+                event.episode_id, episode.occurred_at, episode.provider,
+            ))
+        if not episode.awaiting:
+            del state.pending[event.episode_id]
+        return observations
+
+    def _device_observations(self, event: ProcedureEvent | RevisionEvent,
+                             what: str) -> list[Observation]:
+        at = event.occurred_at.timestamp()
+        return [
+            Observation(metric.name, (what, at), (("device", device.gtin),), event.event_id,
+                        event.episode_id, event.occurred_at, event.provider.ods_code)
+            for metric in self._devices
+            for device in event.devices
+        ]
+
+    def _submission(self, event: SubmissionEvent) -> list[Observation]:
+        ods = event.provider.ods_code
+        return [
+            Observation(metric.name, (event.period, event.submitted, event.expected),
+                        (("provider", ods),), event.event_id, None, event.occurred_at, ods)
+            for metric in self._participation
+        ]
+
+    # -- stage 2: entities ---------------------------------------------------------------
+    def apply(self, observation: Observation, state: PipelineState) -> list[dict[str, Any]]:
+        """Update every entity the observation names; return the signals raised."""
+        kind = self.kinds[observation.metric]
+        signals: list[dict[str, Any]] = []
+        for entity_type, entity_id in observation.entities:
+            key = (observation.metric, entity_type, entity_id)
+            entity = state.entities.get(key)
+            if entity is None:
+                entity = state.entities[key] = kind.new_entity(entity_type)
+            for finding in kind.apply(observation, entity_type, entity):
+                signals.append(self._signal(observation, kind, entity_type, entity_id,
+                                            finding))
+        return signals
+
+    def process(self, event: Event, state: PipelineState) -> list[dict[str, Any]]:
+        """Both stages, in stream order: what replay does with each event."""
+        signals: list[dict[str, Any]] = []
+        for observation in self.observe(event, state):
+            signals.extend(self.apply(observation, state))
+        return signals
+
+    def _signal(self, observation: Observation, kind: MetricKind, entity_type: str,
+                entity_id: str, finding: Finding) -> dict[str, Any]:
+        level = finding.crossing.level.value
+        signal = {
+            "signal_id": signal_id(self.registry, observation.metric, finding.monitor,
+                                   entity_type, entity_id, finding.n, level),
+            "registry": self.registry,
+            "metric": observation.metric,
+            "monitor": finding.monitor,
+            "monitor_kind": finding.monitor_kind,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "provider": observation.provider,
+            "direction": finding.direction,
+            "level": level,
+            "statistic": finding.crossing.statistic,
+            "threshold": finding.crossing.threshold,
+            "n": finding.n,
+            "event_id": observation.event_id,
+            "episode_id": observation.episode_id,
+            "occurred_at": observation.occurred_at.isoformat(),
+            "observed": finding.observed,
+            "expected": finding.expected,
+        }
+        if isinstance(kind, BinaryOutcome):
+            signal["risk_model_version"] = kind.model.version
+            if finding.expected is not None and finding.observed is not None:
+                # VLAD context: statistical lives saved (expected − observed) so far.
+                signal["vlad"] = finding.expected - finding.observed
+        if finding.details:
+            signal["details"] = finding.details
+        return signal
+
+    # -- state in and out ----------------------------------------------------------------
+    def dump_entity(self, key: EntityKey, entity: list[Any]) -> list[dict[str, Any]]:
+        """One entity's state as JSON-ready data (for a faust table or a checkpoint)."""
+        return self.kinds[key[0]].dump(entity)
+
+    def load_entity(self, key: EntityKey, data: list[dict[str, Any]]) -> list[Any]:
+        """The inverse of ``dump_entity``."""
+        return self.kinds[key[0]].load(key[1], data)
+
+    def monitor_records(self, state: PipelineState) -> Iterator[dict[str, Any]]:
+        """The final state of every monitor, in a stable order."""
+        for key in sorted(state.entities):
+            metric, entity_type, entity_id = key
+            for record in self.kinds[metric].records(entity_type, state.entities[key]):
+                yield {
+                    "registry": self.registry,
+                    "metric": metric,
+                    "entity_type": entity_type,
+                    "entity_id": entity_id,
+                    **record,
+                }

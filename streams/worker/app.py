@@ -1,0 +1,426 @@
+"""The streaming worker: a faust app running the shared pipeline core on Kafka.
+
+Topology (keys chosen so that each entity's updates land on one partition, in order)::
+
+    events topic (key: provider ODS code)
+      └─ agent ``episodes`` (stage 1: contract, de-duplication, procedure/outcome join)
+           table ``episodes``  (seen event ids, pending episodes; changelog partition =
+                                 the event's partition, so it moves with it on rebalance)
+           ├─ dead-letter topic (reason + line with NHS numbers pseudonymised)
+           └─ observations topic (bundles: one message per batch and partition, the
+              partition chosen from the key metric|entity_type|entity_id)
+                └─ agent ``entities`` (stage 2: monitors)
+                     table ``monitors`` (one record per entity, changelog partition = the
+                                         observation's partition)
+                     └─ signals topic (key: metric|entity_type|entity_id)
+
+An entity whose observations all come from one provider's events (the provider itself, a
+clinician working at one trust) sees them in exactly ``vigil replay``'s order. An entity
+fed from several providers (a device implanted at many trusts, a clinician at two) sees
+each provider's observations in order, interleaved as the partitions are consumed, which
+may differ from the file's order; such monitors can then differ from replay's.
+
+Effectively-once: see ``streams.worker.stages``. Batches come from ``take_batches``, a
+variant of faust's ``Stream.take_events`` that acks a batch only after the agent has
+finished with it (faust's acks in a ``finally``, so an exception or a cancellation in the
+middle of a batch would let its offsets be committed). Each batch passes through a
+``DeliveryOrder`` (each partition's records in order, once each, none skipped; a hole
+makes the worker seek back), and the worker commits the offsets it records there once a
+batch's effects are durable (``streams.worker.offset_tracking``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import faust
+import structlog
+from faust import streams as faust_streams
+from faust.types import TP, EventT, StreamT
+from mode.utils.futures import notify
+
+from streams.contract.pseudonym import Pseudonymiser
+from streams.dashboard import install_dashboard  # dashboard hook
+from streams.pipeline.core import Pipeline
+from streams.settings import VigilSettings
+from streams.worker import metrics, offset_tracking
+from streams.worker.delivery_order import DeliveryOrder
+from streams.worker.stages import EntityStage, EpisodeStage, Record
+
+log = structlog.get_logger("vigil.worker")
+
+class PartitionedTable(faust.Table):  # type: ignore[misc]
+    """A table written only through ``write_partition``, which chooses the changelog
+    partition: that of the source record the write belongs to. A batch mixes partitions,
+    so faust's ``current_event`` cannot say which, and ``use_partitioner`` (hash of the
+    table key) would put an episode's state on another partition than its events."""
+
+    def partition_for_key(self, key: Any) -> int | None:
+        raise RuntimeError("write this table with write_partition()")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def write_partition(table: faust.Table, partition: int, writes: dict[str, Any]
+                          ) -> list[asyncio.Future[Any]]:
+    """Write ``writes`` to ``table``'s store and, in order, to changelog partition
+    ``partition``; return the delivery futures.
+
+    faust's own path (``table[key] = value``) queues changelog records in a buffer whose
+    ``flush()`` gives up after 0.1 s without a send, so it cannot prove durability before
+    a commit; these futures resolve only when the broker has acknowledged the record.
+    """
+    producer = table.app.producer
+    topic = table.changelog_topic.get_topic_name()
+    futures = []
+    store = table.data
+    partition_db = getattr(store, "_db_for_partition", None)  # RocksDB: one db per partition
+    for key, value in writes.items():
+        if partition_db is None:
+            store[key] = value
+        else:
+            # faust's RocksDB store picks the partition's database from the current event,
+            # which a batch written after the fact does not have: name the partition.
+            encoded = store._encode_key(key)
+            store._key_index[encoded] = partition
+            partition_db(partition).put(encoded, store._encode_value(value))
+        futures.append(await producer.send(topic, _json(key), _json(value), partition,
+                                           None, None))
+    return futures
+
+
+async def take_batches(stream: StreamT, max_: int, within: float
+                       ) -> AsyncIterator[Sequence[EventT]]:
+    """Like ``Stream.take_events``, but acks a batch only when the consumer asks for the
+    next one: a batch abandoned by an exception or cancellation stays uncommitted."""
+    events: list[EventT] = []
+    buffer_full = asyncio.Event()
+    buffer_consumed = asyncio.Event()
+    consuming: asyncio.Future[None] | None = None
+    channel_it = stream.channel.__aiter__()
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        if consuming is not None:
+            try:
+                await consuming
+            finally:
+                consuming = None
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("take_batches found current_event is None")
+        events.append(event)
+        if len(events) >= max_:
+            buffer_full.set()
+            buffer_consumed.clear()
+            await stream.wait(buffer_consumed)  # type: ignore[arg-type]
+        return value
+
+    stream.enable_acks = False
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(channel_it)
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(buffer_full, timeout=within)  # type: ignore[arg-type]
+            if events:
+                consuming = asyncio.get_running_loop().create_future()
+                yield list(events)
+                for event in events:  # only reached when the batch was handled
+                    await stream.ack(event)
+                events.clear()
+                notify(consuming)
+                buffer_full.clear()
+                buffer_consumed.set()
+    finally:
+        stream._processors.remove(add_to_buffer)
+
+
+async def _finish(batch: Any) -> None:
+    """Run a batch to the end even when the agent is cancelled (SIGTERM, rebalance): its
+    writes then reach the changelog before this worker lets its partitions go, so the next
+    owner recovers them instead of racing a late write. The batch is not acked then, and
+    the next owner skips it as already applied."""
+    task = asyncio.ensure_future(batch)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+def _records(events: Sequence[EventT]) -> list[Record]:
+    out = []
+    for event in events:
+        message = event.message
+        timestamp = message.timestamp
+        out.append(Record(message.partition, message.offset, message.value,
+                          int(timestamp * 1000) if timestamp else None, message.key))
+    return out
+
+
+def _credentials(settings: VigilSettings) -> Any:
+    context = settings.ssl_context()
+    if settings.sasl_mechanism:
+        assert settings.sasl_password is not None
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            ssl_context=context, mechanism=settings.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def _forget_current_event() -> None:
+    """Clear faust's current event in this task (``_finish`` runs each batch in its own).
+    faust's RocksDB store reads a key from the current event's partition only, and a batch
+    spans partitions: without an event it looks the key up in every partition it holds."""
+    faust_streams._current_event.set(None)
+
+
+def _view_handler(method: Any) -> Any:
+    """A plain function for ``app.page``: faust makes the handler a method of a View class,
+    so it is called with the view first; a bound method would take the view for its
+    ``web`` argument and miss ``request`` (every request a 500)."""
+
+    async def handler(view: Any, request: Any) -> Any:
+        return await method(view, request)
+
+    return handler
+
+
+class Worker:
+    """The faust app and its two agents, built from settings and a pipeline."""
+
+    def __init__(self, settings: VigilSettings, pipeline: Pipeline,
+                 pseudonymiser: Pseudonymiser, escalation: Any = None) -> None:
+        if not settings.bootstrap_servers:
+            raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
+        offset_tracking.install()
+        offset_tracking.set_fetch_max_wait(settings.fetch_max_wait_ms)
+        self.settings = settings
+        self.pipeline = pipeline
+        self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions)
+        self.entity_stage = EntityStage(pipeline)
+        servers = [f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
+        self.app = app = faust.App(
+            settings.app_id,
+            broker=servers,
+            broker_credentials=_credentials(settings),
+            store=settings.store,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            web_port=settings.web_port,
+            web_enabled=True,
+            broker_session_timeout=settings.session_timeout,
+            broker_heartbeat_interval=settings.heartbeat_interval,
+            broker_commit_interval=settings.commit_interval,
+            table_standby_replicas=0,
+            processing_guarantee="at_least_once",
+            producer_acks=-1,
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        p = settings.partitions
+        self.events_topic = app.topic(settings.events_topic, partitions=p,
+                                      key_serializer="raw", value_serializer="raw")
+        self.observations_topic = app.topic(settings.observations_topic, partitions=p,
+                                            key_serializer="raw", value_serializer="raw",
+                                            internal=True)
+        self.signals_topic = app.topic(settings.signals_topic, partitions=p, internal=True)
+        self.dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=p,
+                                           internal=True)
+        self.episodes = self._table("episodes", "seen event ids and pending episodes")
+        self.monitors = self._table("monitors", "monitor state per entity")
+        self.order = DeliveryOrder()
+        self.commit_offsets: dict[tuple[str, int], int] = {}
+        app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.offset_tracking
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.agent(self.events_topic, name="episodes")(self._episodes_agent)
+        app.agent(self.observations_topic, name="entities")(self._entities_agent)
+        app.task(self._declare_topics)
+        app.timer(5.0)(self._gauges)
+        app.page("/metrics", name="metrics")(_view_handler(self._metrics_page))
+        app.page("/healthz", name="healthz")(_view_handler(self._healthz))
+        app.page("/readyz", name="readyz")(_view_handler(self._readyz))
+        self.escalation = escalation  # streams.worker.escalation.EscalationSide
+        if escalation is not None:
+            app.task(escalation.run)
+            api = escalation.api()
+            if api is not None:
+                app.web.web_app.add_subapp("/api", api)
+        install_dashboard(self)  # dashboard hook: chart history + /dashboard/ pages
+
+    def _table(self, name: str, help: str) -> faust.Table:
+        table = PartitionedTable(
+            self.app, name=name, default=None, beacon=self.app.tables.beacon,
+            partitions=self.settings.partitions, help=help,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        )
+        return self.app.tables.add(table)
+
+    async def _declare_topics(self) -> None:
+        for topic in (self.signals_topic, self.dead_letter_topic, self.observations_topic):
+            await topic.maybe_declare()
+
+    def _crash(self, stage: str, error: BaseException) -> None:
+        # A bug, not bad input: die like kill -9 rather than let faust commit the batch.
+        log.critical("stage_failed", stage=stage, error=repr(error), exc_info=error)
+        os._exit(70)
+
+    async def _episodes_agent(self, stream: StreamT) -> None:
+        settings = self.settings
+        async for events in take_batches(stream, settings.batch_size, settings.batch_within):
+            await _finish(self._episode_batch(events))
+
+    async def _entities_agent(self, stream: StreamT) -> None:
+        settings = self.settings
+        async for events in take_batches(stream, settings.batch_size, settings.batch_within):
+            await _finish(self._entity_batch(events))
+
+    async def _episode_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
+        settings, producer = self.settings, self.app.producer
+        try:
+            records, holes = self._admit(settings.events_topic, events)
+            out = self.episode_stage.run(records, self.episodes)
+            sent = []
+            for partition, value in out.bundles:
+                sent.append(await producer.send(settings.observations_topic, None, value,
+                                                partition, None, None))
+            for key, value in out.dead_letters:
+                sent.append(await producer.send(settings.dead_letter_topic, key, value,
+                                                None, None, None))
+            await asyncio.gather(*sent)
+            sent = []
+            for partition, writes in out.writes.items():
+                sent += await write_partition(self.episodes, partition, writes)
+            await asyncio.gather(*sent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("episodes", error)
+        metrics.EVENTS_CONSUMED.inc(len(records))
+        metrics.EVENTS_ACCEPTED.inc(out.accepted)
+        metrics.EVENTS_SKIPPED.inc(out.skipped)
+        for reason, count in out.rejected.items():
+            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+        for entry in out.log:
+            log.warning(**entry)
+        self._applied(settings.events_topic, records)
+        await self._reseek(settings.events_topic, holes)
+
+    async def _entity_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
+        settings, producer = self.settings, self.app.producer
+        try:
+            records, holes = self._admit(settings.observations_topic, events)
+            out = self.entity_stage.run(records, self.monitors)
+            sent = [await producer.send(settings.signals_topic, key, value, None, None,
+                                        None) for key, value, _, _ in out.signals]
+            await asyncio.gather(*sent)
+            published = time.time()
+            sent = []
+            for partition, writes in out.writes.items():
+                sent += await write_partition(self.monitors, partition, writes)
+            await asyncio.gather(*sent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("entities", error)
+        metrics.OBSERVATIONS_APPLIED.inc(out.applied)
+        metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
+        for _, _, signal, source_ms in out.signals:
+            metrics.SIGNALS.labels(signal["level"], signal["direction"]).inc()
+            if source_ms:
+                metrics.LATENCY.observe(max(0.0, published - source_ms / 1000))
+            log.info("signal_published", signal_id=signal["signal_id"],
+                     metric=signal["metric"], entity_type=signal["entity_type"],
+                     entity_id=signal["entity_id"], level=signal["level"],
+                     direction=signal["direction"], event_id=signal["event_id"])
+        self._applied(settings.observations_topic, records)
+        await self._reseek(settings.observations_topic, holes)
+
+    def _admit(self, topic: str, events: Sequence[EventT]
+               ) -> tuple[list[Record], dict[int, tuple[int, int]]]:
+        """The batch's records this worker may apply: of partitions it still holds (a
+        batch taken before a rebalance may carry others), in order, once each."""
+        held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        records = [r for r in _records(events) if r.partition in held]
+        return self.order.admit(topic, records)
+
+    def _applied(self, topic: str, records: Sequence[Record]) -> None:
+        """The batch's effects are durable: its offsets may be committed."""
+        for partition in {record.partition for record in records}:
+            position = self.order.next_offset(topic, partition)
+            if position is not None:
+                self.commit_offsets[topic, partition] = position
+
+    async def _reseek(self, topic: str, holes: dict[int, tuple[int, int]]) -> None:
+        """Fetch a partition again from the offset its order expects; if the broker
+        holds no record there (a transaction marker), from the next record it holds."""
+        if not holes:
+            return
+        consumer = self.app.consumer
+        expected = {TP(topic, partition): offset for partition, (offset, _) in holes.items()}
+        found = await offset_tracking.first_offsets(consumer._thread._ensure_consumer(),
+                                                    expected)
+        seeks = {}
+        for tp, offset in expected.items():
+            first = found.get(tp)
+            if first is not None and first > offset:
+                self.order.resume(topic, tp.partition, first)
+                offset = first
+            seeks[tp] = offset
+            log.info("delivery_hole", topic=topic, partition=tp.partition,
+                     expected=expected[tp], delivered=holes[tp.partition][1], seek=offset)
+        await consumer.seek_wait(seeks)
+
+    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        self.order.forget(revoked)
+        for tp in revoked:
+            self.commit_offsets.pop((tp.topic, tp.partition), None)
+
+    async def _gauges(self) -> None:
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not fetched yet
+                continue
+            if highwater is None:
+                continue
+            applied = self.commit_offsets.get((tp.topic, tp.partition), 0)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - applied))
+        metrics.TABLE_KEYS.labels("episodes").set(len(self.episodes.data))
+        metrics.TABLE_KEYS.labels("monitors").set(len(self.monitors.data))
+
+    def ready(self) -> bool:
+        """Assigned partitions and tables recovered."""
+        app = self.app
+        return (bool(app.consumer.assignment()) and not app.rebalancing
+                and app.tables.recovery.completed.is_set())
+
+    async def _metrics_page(self, web: Any, request: Any) -> Any:
+        await self._gauges()
+        body, content_type = metrics.exposition()
+        # As a header: aiohttp refuses a charset in content_type=, and Prometheus' type has one.
+        return web.bytes(body, headers={"Content-Type": content_type})
+
+    async def _healthz(self, web: Any, request: Any) -> Any:
+        return web.json({"status": "alive"})
+
+    async def _readyz(self, web: Any, request: Any) -> Any:
+        ready = self.ready()
+        return web.json({"ready": ready}, status=200 if ready else 503)

@@ -1,0 +1,129 @@
+"""The worker's escalation side (``vigil run --rules RULES``): the signals topic through
+the escalation engine, on the wall clock, into the escalation log.
+
+It reads the signals topic with its own consumer group (``<app_id>-escalation``), so it is
+independent of the two stages: it can lag, restart or be scaled on its own, and the stages
+never wait for it. Each signal goes to :func:`notifiers.signal_consumer.consume_signals`,
+which drops ids already seen, receives the rest, fires deadline timers on the wall clock
+and delivers what the engine requested (to the outbox by default, or as the recipients
+file says). Offsets are committed only after the signals before them were received, i.e.
+appended to the log; a signal received again after a crash is a duplicate the engine
+recognises by its id, so nothing is opened or sent twice.
+
+Several workers may share one PostgreSQL log: the log serialises appends and the engine
+decides with compare-and-append (see :mod:`notifiers.engine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from notifiers.adapters.channels import build_notifiers
+from notifiers.delivery import Dispatcher
+from notifiers.engine import EscalationEngine
+from notifiers.http_api import Principal, make_app
+from notifiers.log.escalation_log import open_log
+from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
+from notifiers.rules import RulesHolder
+from notifiers.signal_consumer import ConsumerReport, consume_signals
+from streams.settings import VigilSettings
+
+log = structlog.get_logger("vigil.escalation")
+
+
+def recipients_for(settings: VigilSettings) -> RecipientsConfig:
+    """The recipients file, or every role to the outbox folder."""
+    if settings.recipients is not None:
+        return load_recipients(settings.recipients)
+    return embedded_recipients(settings.outbox_dir)
+
+
+class EscalationSide:
+    """The engine, dispatcher and signals consumer of one worker.
+
+    Parameters
+    ----------
+    settings
+        Kafka, log, recipients and API settings.
+    rules
+        The escalation rules file (validated here: a bad file stops the worker's start).
+    """
+
+    def __init__(self, settings: VigilSettings, rules: str | Path) -> None:
+        self.settings = settings
+        self.recipients = recipients_for(settings)
+        self.log = open_log(settings.escalation_log)
+        self.engine = EscalationEngine(self.log, RulesHolder(rules))
+        self.dispatcher = Dispatcher(self.log, build_notifiers(self.recipients),
+                                     self.recipients)
+        self.group = f"{settings.app_id}-escalation"
+        self.stop = asyncio.Event()
+        self.report: ConsumerReport | None = None
+
+    def api(self) -> Any:
+        """The case API (aiohttp) for the configured tokens, or None when there are none."""
+        principals = self.settings.api_principals()
+        if not principals:
+            return None
+        tokens = {token: Principal(name, role) for token, (role, name) in principals.items()}
+        return make_app(self.engine, tokens)
+
+    async def run(self) -> None:
+        """Consume until cancelled (the worker stopping); then stop cleanly."""
+        self.stop = asyncio.Event()
+        consumer = await self._consumer()
+        task = asyncio.ensure_future(consume_signals(self._signals(consumer), self.engine,
+                                                     self.dispatcher, stop=self.stop))
+        try:
+            self.report = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stop.set()
+            with contextlib.suppress(Exception):
+                self.report = await task
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            log.info("escalation_stopped",
+                     **(self.report.as_dict() if self.report is not None else {}))
+
+    async def _consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer
+
+        settings = self.settings
+        consumer = AIOKafkaConsumer(
+            settings.signals_topic, bootstrap_servers=settings.bootstrap_servers,
+            group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.session_timeout * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
+            **settings.aiokafka_options())
+        await consumer.start()
+        return consumer
+
+    async def _signals(self, consumer: Any) -> AsyncIterator[dict[str, Any]]:
+        """Signals in topic order; a batch's offsets are committed when the next batch is
+        asked for, i.e. after every signal of it was received."""
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        signal = json.loads(record.value)
+                    except (TypeError, ValueError):
+                        log.warning("signal_unreadable", partition=record.partition,
+                                    offset=record.offset)
+                        continue
+                    if isinstance(signal, dict):
+                        yield signal
+            if batch:
+                try:
+                    await consumer.commit()
+                except Exception as error:  # a rebalance: the next owner redelivers
+                    log.warning("signals_commit_failed", error=repr(error))

@@ -1,0 +1,54 @@
+"""No NHS number from the input appears in any output file, log line or console output."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.synthetic import nhs_number
+from tests.events import CONFIG_EXAMPLE, outcome, procedure, write_jsonl
+
+
+def test_nhs_numbers_never_leave_ingest(tmp_path):
+    rng = random.Random(7)
+    numbers = [nhs_number(rng) for _ in range(40)]
+    lines: list[dict | str] = []
+    for i, nhs in enumerate(numbers):
+        patient = {"nhs_number": nhs if i % 2 else f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}",
+                   "age": 70, "sex": "F"}
+        if i % 5 == 0:
+            lines.append(procedure(f"e{i}", episode=f"ep{i}", patient=patient))
+            lines.append(outcome(f"o{i}", f"ep{i}", died=bool(i % 3)))
+        elif i % 5 == 1:  # rejected for another reason: the dead letter must not leak it
+            lines.append(procedure(f"e{i}", gmc="12", patient=patient, died=True))
+        elif i % 5 == 2:  # malformed JSON around an NHS number
+            lines.append(json.dumps(procedure(f"e{i}", patient=patient))[:-20])
+        else:
+            lines.append(procedure(f"e{i}", died=bool(i % 2), patient=patient))
+    bad_check = numbers[0][:9] + str((int(numbers[0][9]) + 1) % 10)  # fails Modulus 11
+    lines.append(procedure("bad", patient={"nhs_number": bad_check}, died=True))
+    lines.append('{"patient": {"nhs_number": ' + numbers[3] + ', "x": [')
+    events = write_jsonl(tmp_path / "events.jsonl", lines)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG_EXAMPLE)
+    out = tmp_path / "out"
+    env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG", "VIGIL_HMAC_KEY": "test-key-0123456789"}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "replay", str(events), "--config", str(config),
+         "--out", str(out)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    texts = {"stdout": result.stdout, "stderr": result.stderr}
+    for path in Path(out).rglob("*"):
+        texts[str(path)] = path.read_text()
+    assert json.loads(result.stdout.splitlines()[-1])["rejected"] >= 17
+    assert "event_rejected" in result.stderr  # the logs were really written
+    digits_only = {name: re.sub(r"[ -]", "", text) for name, text in texts.items()}
+    for nhs in [*numbers, bad_check]:
+        for name, text in digits_only.items():
+            assert nhs not in text, f"an NHS number leaked into {name}"
