@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
+from signals.monitor import FieldState
+from signals.observations import Outcome
 
 
 @dataclass(slots=True)
-class BernoulliCusum:
+class BernoulliCusum(FieldState):
     """A one-sided Bernoulli CUSUM against a constant event probability ``p0``.
 
     The risk-adjusted chart (:class:`signals.ra_cusum.RiskAdjustedCusum`) with every patient's
@@ -40,7 +42,7 @@ class BernoulliCusum:
 
     >>> chart = BernoulliCusum(p0=0.1, odds_ratio=2.0, alert_h=2.0, alarm_h=3.0)
     >>> for case in range(1, 8):
-    ...     crossing = chart.update(1)
+    ...     crossing = chart.update(Outcome(y=1, p=0.1))
     ...     if crossing:
     ...         print(case, crossing.level.value, round(crossing.statistic, 3))
     4 alert 2.391
@@ -48,9 +50,10 @@ class BernoulliCusum:
     >>> chart.n, chart.observed, round(chart.expected, 2), round(chart.statistic, 3)
     (7, 7, 0.7, 0.598)
 
-    An uneventful case only lowers ``S`` by ``ln(1 − p0 + R·p0)``:
+    An uneventful case only lowers ``S`` by ``ln(1 − p0 + R·p0)``; a case's own predicted
+    risk is ignored (every case is benchmarked against ``p0``):
 
-    >>> chart.update(0) is None, round(chart.statistic, 3)
+    >>> chart.update(Outcome(y=0, p=0.9)) is None, round(chart.statistic, 3)
     (True, 0.503)
     >>> BernoulliCusum.from_state(chart.to_state()) == chart
     True
@@ -72,6 +75,10 @@ class BernoulliCusum:
     # The two possible weights, fixed by the parameters; kept out of the state.
     _w0: float = field(init=False, repr=False, compare=False)
     _w1: float = field(init=False, repr=False, compare=False)
+    _direction: Direction = field(init=False, repr=False, compare=False)
+
+    observation_type: ClassVar[type] = Outcome
+    two_sided: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not 0 < self.p0 < 1:
@@ -81,19 +88,22 @@ class BernoulliCusum:
         check_limits(self.alarm_h, self.alert_h)
         self._w0 = -math.log(1.0 - self.p0 + self.odds_ratio * self.p0)
         self._w1 = math.log(self.odds_ratio) + self._w0
+        self._direction = Direction.WORSE if self.odds_ratio > 1 else Direction.BETTER
 
     @property
     def direction(self) -> Direction:
         """``worse`` for R > 1, ``better`` for R < 1."""
-        return Direction.WORSE if self.odds_ratio > 1 else Direction.BETTER
+        return self._direction
 
     @property
     def expected(self) -> float:
         """The expected number of events so far, ``n·p0``."""
         return self.n * self.p0
 
-    def update(self, y: int) -> Crossing | None:
-        """Add one case with outcome ``y`` (1 = event, 0 = none); return a crossing or None."""
+    def update(self, observation: Outcome) -> Crossing | None:
+        """Add one case with outcome ``y`` (1 = event, 0 = none); return a crossing or None.
+        The case's predicted risk plays no part: the benchmark is ``p0``."""
+        y = observation.y
         self.n += 1
         self.observed += y
         self.statistic, self.alerted, crossing = step(
@@ -102,23 +112,6 @@ class BernoulliCusum:
             self.alert_h,
             self.alarm_h,
             self.alerted,
+            self._direction,
         )
         return crossing
-
-    def to_state(self) -> dict[str, Any]:
-        """The chart's parameters and state as a JSON-ready dict."""
-        return {
-            "p0": self.p0,
-            "odds_ratio": self.odds_ratio,
-            "alarm_h": self.alarm_h,
-            "alert_h": self.alert_h,
-            "statistic": self.statistic,
-            "n": self.n,
-            "observed": self.observed,
-            "alerted": self.alerted,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> BernoulliCusum:
-        """Rebuild a chart from ``to_state()``'s dict."""
-        return cls(**state)

@@ -22,12 +22,14 @@ import math
 import pickle
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import river
 from river import drift
 
-from signals.crossing import Direction
+from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import Outcome
 
 DetectorKind = Literal["adwin", "page_hinkley"]
 _DETECTORS = {"adwin": drift.ADWIN, "page_hinkley": drift.PageHinkley}
@@ -68,7 +70,7 @@ class DriftSignal:
 
 
 @dataclass(slots=True)
-class CalibrationDrift:
+class CalibrationDrift(FieldState):
     """A drift detector on the residuals ``y − p`` of one metric's risk model.
 
     Parameters
@@ -96,8 +98,8 @@ class CalibrationDrift:
     >>> monitor = CalibrationDrift()
     >>> for i in range(4000):
     ...     rate = 0.10 if i < 2000 else 0.25
-    ...     signal = monitor.update(int(rng.random() < rate), 0.10)
-    ...     if signal:
+    ...     if monitor.update(Outcome(int(rng.random() < rate), 0.10)):
+    ...         signal = monitor.last_drift
     ...         print(signal.n, signal.direction.value, round(signal.mean_before, 3),
     ...               round(signal.mean_after, 3))
     2208 worse 0.005 0.17
@@ -121,6 +123,13 @@ class CalibrationDrift:
     since_reset_sum: float = 0.0
     recent: deque[float] = field(default_factory=deque, compare=False)
     _river: Any = field(default=None, compare=False, repr=False)
+    _last: DriftSignal | None = field(default=None, init=False, compare=False, repr=False)
+
+    observation_type: ClassVar[type] = Outcome
+    two_sided: ClassVar[bool] = True
+    observed: ClassVar[None] = None
+    expected: ClassVar[None] = None
+    statistic: ClassVar[None] = None
 
     def __post_init__(self) -> None:
         if self.detector not in _DETECTORS:
@@ -131,8 +140,21 @@ class CalibrationDrift:
             self._river = _build(self.detector, self.params)
         self.recent = deque(self.recent, maxlen=self.after_window)
 
-    def update(self, y: int, p: float) -> DriftSignal | None:
-        """Feed one observation's outcome ``y`` (0/1) and predicted risk ``p``."""
+    @property
+    def last_drift(self) -> DriftSignal | None:
+        """What the latest crossing found (not part of the state)."""
+        return self._last
+
+    @property
+    def direction(self) -> Direction | None:
+        """The direction of the latest drift found by this process."""
+        return None if self._last is None else self._last.direction
+
+    def update(self, observation: Outcome) -> Crossing | None:
+        """Feed one observation's outcome ``y`` (0/1) and predicted risk ``p``; a drift is
+        an alert whose statistic is the mean residual after it and whose threshold the
+        mean before (details in ``last_drift``)."""
+        y, p = observation
         if y not in (0, 1):
             raise ValueError(f"y must be 0 or 1, got {y!r}")
         if not 0.0 <= p <= 1.0:
@@ -155,19 +177,13 @@ class CalibrationDrift:
         self.drifts += 1
         self.since_reset_n, self.since_reset_sum = 0, 0.0
         self.recent.clear()
-        return signal
+        self._last = signal
+        return Crossing(Level.ALERT, signal.mean_after, signal.mean_before, signal.direction)
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-ready dict; the river detector is pickled (see the module docstring)."""
         return {
-            "detector": self.detector,
-            "params": dict(self.params),
-            "after_window": self.after_window,
-            "n": self.n,
-            "drifts": self.drifts,
-            "since_reset_n": self.since_reset_n,
-            "since_reset_sum": self.since_reset_sum,
-            "recent": list(self.recent),
+            **FieldState.to_state(self),
             "river_version": river.__version__,
             "river_pickle": base64.b64encode(pickle.dumps(self._river)).decode("ascii"),
         }

@@ -21,15 +21,17 @@ class Direction(StrEnum):
 
 
 class Crossing(NamedTuple):
-    """A limit crossed by one update.
+    """A limit crossed by one update: what every monitor's ``update`` returns, or ``None``.
 
-    ``statistic`` is the chart value that crossed, before any reset, and ``threshold`` the
-    limit it crossed.
+    ``statistic`` is the chart value that crossed, before any reset, ``threshold`` the
+    limit it crossed and ``direction`` the departure it signals.
 
-    >>> Crossing(Level.ALARM, 4.61, 4.5)
-    Crossing(level=<Level.ALARM: 'alarm'>, statistic=4.61, threshold=4.5)
+    >>> Crossing(Level.ALARM, 4.61, 4.5, Direction.WORSE)
+    Crossing(level=<Level.ALARM: 'alarm'>, statistic=4.61, threshold=4.5, \
+direction=<Direction.WORSE: 'worse'>)
     """
 
     level: Level
     statistic: float
     threshold: float
+    direction: Direction

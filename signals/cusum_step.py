@@ -6,7 +6,7 @@ it adds; the alert/alarm/excursion rules are shared and live here, once.
 
 from __future__ import annotations
 
-from signals.crossing import Crossing, Level
+from signals.crossing import Crossing, Direction, Level
 
 
 def step(
@@ -15,6 +15,7 @@ def step(
     alert_h: float | None,
     alarm_h: float,
     alerted: bool,
+    direction: Direction = Direction.WORSE,
 ) -> tuple[float, bool, Crossing | None]:
     """Add ``weight`` to a CUSUM and apply Vigil's signal rules.
 
@@ -35,6 +36,8 @@ def step(
         The alarm limit.
     alerted
         Whether an alert was already raised in the current excursion.
+    direction
+        The departure the chart watches for, carried by its crossings.
 
     Returns
     -------
@@ -60,9 +63,9 @@ def step(
     if s <= 0.0:
         return 0.0, False, None
     if s >= alarm_h:
-        return 0.0, False, Crossing(Level.ALARM, s, alarm_h)
+        return 0.0, False, Crossing(Level.ALARM, s, alarm_h, direction)
     if alert_h is not None and s >= alert_h and not alerted:
-        return s, True, Crossing(Level.ALERT, s, alert_h)
+        return s, True, Crossing(Level.ALERT, s, alert_h, direction)
     return s, alerted, None
 
 

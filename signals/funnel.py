@@ -104,14 +104,14 @@ class FunnelPoint:
 
     def crossing(self) -> Crossing | None:
         """The limit crossed as a :class:`Crossing` (statistic = O/E), or ``None``."""
-        if self.level is None:
+        if self.level is None or self.direction is None:
             return None
         high = self.ratio > self.alert_upper
         if self.level is Level.ALARM:
             threshold = self.alarm_upper if high else self.alarm_lower
         else:
             threshold = self.alert_upper if high else self.alert_lower
-        return Crossing(self.level, self.ratio, threshold)
+        return Crossing(self.level, self.ratio, threshold, self.direction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +367,7 @@ def funnel_snapshot(
     RR8 1.0 None None
     RAE 0.467 alarm better
     >>> snap.points[0].crossing()  # doctest: +ELLIPSIS
-    Crossing(level=<Level.ALERT: 'alert'>, statistic=2.0, threshold=1.6493479...)
+    Crossing(level=<Level.ALERT: 'alert'>, statistic=2.0, threshold=1.6493479..., direction=...)
 
     References
     ----------

@@ -31,23 +31,19 @@ counts them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+
+from signals.monitor import FieldState
+from signals.observations import Exposure
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
-
-class ExposureIncrement(NamedTuple):
-    """Revisions and implant-years accrued since the previous increment.
-
-    Unpacks straight into ``PoissonCusum.update(*increment)``.
-    """
-
-    events: int
-    exposure: float
+ExposureIncrement = Exposure
+"""Revisions and implant-years accrued since the previous increment: the observation a
+``PoissonCusum`` takes."""
 
 
 @dataclass(slots=True)
-class ImplantExposure:
+class ImplantExposure(FieldState):
     """Units at risk and implant-years accrued for one device (GTIN).
 
     Mutators: :meth:`implant`, :meth:`revise` and :meth:`advance` move the device's event time
@@ -68,13 +64,13 @@ class ImplantExposure:
     >>> year = SECONDS_PER_YEAR
     >>> device = ImplantExposure()
     >>> device.on_implant(0.0)
-    ExposureIncrement(events=0, exposure=0.0)
+    Exposure(events=0, exposure=0.0)
     >>> device.on_implant(1 * year)
-    ExposureIncrement(events=0, exposure=1.0)
+    Exposure(events=0, exposure=1.0)
     >>> device.on_revision(2 * year)
-    ExposureIncrement(events=1, exposure=2.0)
+    Exposure(events=1, exposure=2.0)
     >>> device.on_tick(3 * year)
-    ExposureIncrement(events=0, exposure=1.0)
+    Exposure(events=0, exposure=1.0)
     >>> device.at_risk, device.implanted, device.revised, device.implant_years
     (1, 2, 1, 4.0)
 
@@ -82,7 +78,7 @@ class ImplantExposure:
 
     >>> from signals.poisson_cusum import PoissonCusum
     >>> chart = PoissonCusum(benchmark_rate=0.01, rate_ratio=2.0, alarm_h=3.0)
-    >>> chart.update(*device.on_revision(3.5 * year)) is None
+    >>> chart.update(device.on_revision(3.5 * year)) is None
     True
     >>> chart.events, chart.exposure
     (1, 0.5)
@@ -168,22 +164,3 @@ class ImplantExposure:
         if self.last_time is not None and at < self.last_time:
             self.late_events += 1
         self.advance(at)
-
-    def to_state(self) -> dict[str, Any]:
-        """The accrual state as a JSON-ready dict."""
-        return {
-            "at_risk": self.at_risk,
-            "last_time": self.last_time,
-            "pending_events": self.pending_events,
-            "pending_exposure": self.pending_exposure,
-            "implanted": self.implanted,
-            "revised": self.revised,
-            "implant_years": self.implant_years,
-            "unmatched_revisions": self.unmatched_revisions,
-            "late_events": self.late_events,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ImplantExposure:
-        """Rebuild the accrual state from ``to_state()``'s dict."""
-        return cls(**state)

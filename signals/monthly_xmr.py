@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import MonthlyOutcome
 from signals.xmr import SpecialCause, xmr_chart
 
 
 @dataclass(slots=True)
-class MonthlyXmr:
+class MonthlyXmr(FieldState):
     """Tallies observations by month; when a month is complete (the first observation of a
     later month arrives) it charts the completed months' values on an XmR chart and signals
     if the newest month is a special cause — an *alarm* for a point outside the limits, an
@@ -33,8 +35,8 @@ class MonthlyXmr:
     >>> for month in range(1, 13):
     ...     deaths = 30 if month == 12 else 9 + month % 3
     ...     for i in range(100):
-    ...         crossing = chart.update(int(i < deaths), 0.1, f"2024-{month:02d}")
-    >>> chart.update(0, 0.1, "2025-01").level.value, chart.last_rule, chart.last_direction.value
+    ...         crossing = chart.update(MonthlyOutcome(int(i < deaths), 0.1, f"2024-{month:02d}"))
+    >>> chart.update(MonthlyOutcome(0, 0.1, "2025-01")).level.value, chart.last_rule, chart.last_direction.value
     ('alarm', 'outside_limits', 'worse')
     """
 
@@ -51,13 +53,28 @@ class MonthlyXmr:
     last_rule: str | None = None
     last_direction: Direction | None = None
 
+    observation_type: ClassVar[type] = MonthlyOutcome
+    two_sided: ClassVar[bool] = True
+
     def __post_init__(self) -> None:
         if self.measure not in ("oe_ratio", "rate"):
             raise ValueError("measure must be 'oe_ratio' or 'rate'")
         if self.min_months < 3:
             raise ValueError("min_months must be at least 3")
 
-    def update(self, y: int, p: float, month: str) -> Crossing | None:
+    @property
+    def statistic(self) -> None:
+        """None: the chart is judged on whole months, not a running value."""
+        return None
+
+    @property
+    def direction(self) -> Direction | None:
+        """The direction of the latest special cause (the chart watches both)."""
+        return self.last_direction
+
+    def update(self, observation: MonthlyOutcome) -> Crossing | None:
+        """Add one case to its month; judge the months before it once a later one starts."""
+        y, p, month = observation
         crossing = None
         if self.current is not None and month > self.current:
             crossing = self._judge()
@@ -97,27 +114,5 @@ class MonthlyXmr:
         self.last_direction = last.direction
         if last.rule is SpecialCause.OUTSIDE_LIMITS:
             limit = chart.upper if last.value > chart.upper else chart.lower
-            return Crossing(Level.ALARM, last.value, limit)
-        return Crossing(Level.ALERT, last.value, chart.mean)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "measure": self.measure,
-            "min_months": self.min_months,
-            "screen_outliers": self.screen_outliers,
-            "higher_is_worse": self.higher_is_worse,
-            "months": {m: list(t) for m, t in self.months.items()},
-            "current": self.current,
-            "n": self.n,
-            "observed": self.observed,
-            "expected": self.expected,
-            "last_rule": self.last_rule,
-            "last_direction": None if self.last_direction is None else self.last_direction.value,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> MonthlyXmr:
-        state = dict(state)
-        if state.get("last_direction") is not None:
-            state["last_direction"] = Direction(state["last_direction"])
-        return cls(**state)
+            return Crossing(Level.ALARM, last.value, limit, last.direction)
+        return Crossing(Level.ALERT, last.value, chart.mean, last.direction)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import Submission
 
 _RANK = {None: 0, Level.ALERT: 1, Level.ALARM: 2}
 
 
 @dataclass(slots=True)
-class CaseAscertainment:
+class CaseAscertainment(FieldState):
     """Submitted cases against expected cases (e.g. from HES), per provider and period.
 
     ``ratio = submitted / expected``. A period is an *alarm* if ``ratio < alarm_below`` and an
@@ -35,13 +37,13 @@ class CaseAscertainment:
     Examples
     --------
     >>> provider = CaseAscertainment(alert_below=0.8, alarm_below=0.6)
-    >>> provider.update("2024-01", submitted=95, expected=100) is None
+    >>> provider.update(Submission("2024-01", submitted=95, expected=100)) is None
     True
-    >>> provider.update("2024-02", submitted=70, expected=100)
-    Crossing(level=<Level.ALERT: 'alert'>, statistic=0.7, threshold=0.8)
-    >>> provider.update("2024-02", submitted=50, expected=100)  # resubmitted, and worse
-    Crossing(level=<Level.ALARM: 'alarm'>, statistic=0.5, threshold=0.6)
-    >>> provider.update("2024-02", submitted=40, expected=100) is None  # alarm already raised
+    >>> provider.update(Submission("2024-02", submitted=70, expected=100)).level.value
+    'alert'
+    >>> provider.update(Submission("2024-02", 50, 100))[:3]  # resubmitted, and worse
+    (<Level.ALARM: 'alarm'>, 0.5, 0.6)
+    >>> provider.update(Submission("2024-02", 40, 100)) is None  # alarm already raised
     True
     >>> provider.n, provider.below_count, provider.last_ratio
     (2, 1, 0.4)
@@ -53,6 +55,9 @@ class CaseAscertainment:
     alarm_below: float = 0.6
     periods: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_ratio: float | None = None
+
+    observation_type: ClassVar[type] = Submission
+    two_sided: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not 0 < self.alarm_below < self.alert_below:
@@ -78,6 +83,21 @@ class CaseAscertainment:
         return len(self.periods)
 
     @property
+    def observed(self) -> float:
+        """Cases submitted over every period."""
+        return sum(r["submitted"] for r in self.periods.values())
+
+    @property
+    def expected(self) -> float:
+        """Cases expected over every period."""
+        return sum(r["expected"] for r in self.periods.values())
+
+    @property
+    def statistic(self) -> float | None:
+        """The latest period's ascertainment (submitted / expected)."""
+        return self.last_ratio
+
+    @property
     def below_count(self) -> int:
         """Periods whose current ascertainment is below ``alert_below``."""
         limit = self.alert_below
@@ -87,8 +107,9 @@ class CaseAscertainment:
             if record["expected"] > 0 and record["submitted"] / record["expected"] < limit
         )
 
-    def update(self, period: str, submitted: float, expected: float) -> Crossing | None:
+    def update(self, observation: Submission) -> Crossing | None:
         """Set ``period``'s submitted and expected counts; return a crossing or None."""
+        period, submitted, expected = observation
         if not isinstance(period, str):
             raise TypeError("period must be a string (it becomes a JSON key)")
         if submitted < 0 or expected < 0:
@@ -103,33 +124,12 @@ class CaseAscertainment:
         ratio = submitted / expected
         self.last_ratio = ratio
         if ratio < self.alarm_below:
-            crossing = Crossing(Level.ALARM, ratio, self.alarm_below)
+            crossing = Crossing(Level.ALARM, ratio, self.alarm_below, Direction.WORSE)
         elif ratio < self.alert_below:
-            crossing = Crossing(Level.ALERT, ratio, self.alert_below)
+            crossing = Crossing(Level.ALERT, ratio, self.alert_below, Direction.WORSE)
         else:
             return None
         if _RANK[crossing.level] <= _RANK[record["raised"]]:
             return None
         record["raised"] = crossing.level
         return crossing
-
-    def to_state(self) -> dict[str, Any]:
-        """The monitor's parameters and state as a JSON-ready dict."""
-        return {
-            "alert_below": self.alert_below,
-            "alarm_below": self.alarm_below,
-            "periods": {
-                period: {
-                    "submitted": record["submitted"],
-                    "expected": record["expected"],
-                    "raised": None if record["raised"] is None else record["raised"].value,
-                }
-                for period, record in self.periods.items()
-            },
-            "last_ratio": self.last_ratio,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> CaseAscertainment:
-        """Rebuild the monitor from ``to_state()``'s dict."""
-        return cls(**state)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
+from signals.monitor import FieldState
+from signals.observations import Exposure
 
 
 @dataclass(slots=True)
-class PoissonCusum:
+class PoissonCusum(FieldState):
     """A one-sided CUSUM of a Poisson count against a benchmark rate per unit exposure.
 
     For an interval with exposure ``E`` and ``X`` events the log-likelihood ratio of rate
@@ -57,7 +59,7 @@ class PoissonCusum:
     >>> chart = PoissonCusum(benchmark_rate=0.01, rate_ratio=2.0, alert_h=2.0, alarm_h=3.0)
     >>> for events, exposure in [(1, 20.0), (1, 10.0), (1, 10.0), (0, 50.0), (1, 5.0),
     ...                          (1, 5.0), (1, 5.0)]:
-    ...     crossing = chart.update(events, exposure)
+    ...     crossing = chart.update(Exposure(events, exposure))
     ...     if crossing:
     ...         print(crossing.level.value, round(crossing.statistic, 3))
     alert 2.023
@@ -83,6 +85,10 @@ class PoissonCusum:
     alerted: bool = False
     _log_r: float = field(init=False, repr=False, compare=False)
     _drift: float = field(init=False, repr=False, compare=False)
+    _direction: Direction = field(init=False, repr=False, compare=False)
+
+    observation_type: ClassVar[type] = Exposure
+    two_sided: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not self.benchmark_rate > 0 or math.isinf(self.benchmark_rate):
@@ -92,19 +98,26 @@ class PoissonCusum:
         check_limits(self.alarm_h, self.alert_h)
         self._log_r = math.log(self.rate_ratio)
         self._drift = (self.rate_ratio - 1.0) * self.benchmark_rate
+        self._direction = Direction.WORSE if self.rate_ratio > 1 else Direction.BETTER
 
     @property
     def direction(self) -> Direction:
         """``worse`` for r > 1, ``better`` for r < 1."""
-        return Direction.WORSE if self.rate_ratio > 1 else Direction.BETTER
+        return self._direction
+
+    @property
+    def observed(self) -> int:
+        """The events so far, ``ΣX``."""
+        return self.events
 
     @property
     def expected(self) -> float:
         """The expected events so far, ``λ0·ΣE``."""
         return self.benchmark_rate * self.exposure
 
-    def update(self, events: int, exposure: float) -> Crossing | None:
+    def update(self, observation: Exposure) -> Crossing | None:
         """Add ``events`` observed over ``exposure`` (both ≥ 0); return a crossing or None."""
+        events, exposure = observation
         if events < 0 or int(events) != events:
             raise ValueError("events must be a non-negative integer")
         if not exposure >= 0 or math.isinf(exposure):
@@ -114,28 +127,11 @@ class PoissonCusum:
         self.exposure += exposure
         alert_h, alarm_h = self.alert_h, self.alarm_h
         s, alerted, by_exposure = step(
-            self.statistic, -self._drift * exposure, alert_h, alarm_h, self.alerted
+            self.statistic, -self._drift * exposure, alert_h, alarm_h, self.alerted,
+            self._direction,
         )
-        s, alerted, by_events = step(s, events * self._log_r, alert_h, alarm_h, alerted)
+        s, alerted, by_events = step(s, events * self._log_r, alert_h, alarm_h, alerted,
+                                     self._direction)
         self.statistic, self.alerted = s, alerted
         # Only one part can cross: exposure raises S only for r < 1, events only for r > 1.
         return by_exposure or by_events
-
-    def to_state(self) -> dict[str, Any]:
-        """The chart's parameters and state as a JSON-ready dict."""
-        return {
-            "benchmark_rate": self.benchmark_rate,
-            "rate_ratio": self.rate_ratio,
-            "alarm_h": self.alarm_h,
-            "alert_h": self.alert_h,
-            "statistic": self.statistic,
-            "n": self.n,
-            "events": self.events,
-            "exposure": self.exposure,
-            "alerted": self.alerted,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> PoissonCusum:
-        """Rebuild a chart from ``to_state()``'s dict."""
-        return cls(**state)

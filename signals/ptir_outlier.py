@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import ImplantTally
 from signals.ptir import PtirComparison, compare_ptir, poisson_count_interval
 
 
 @dataclass(slots=True)
-class PtirOutlier:
+class PtirOutlier(FieldState):
     """Watches a device's PTIR ratio against the benchmark and signals when it first becomes a
     Level 2 (alert) or Level 1 (alarm) candidate.
 
@@ -22,12 +24,12 @@ class PtirOutlier:
     Examples
     --------
     >>> watch = PtirOutlier(benchmark_rate=0.015)
-    >>> watch.update(revisions=3, implant_years=100.0, primaries=50) is None
+    >>> watch.update(ImplantTally(revisions=3, implant_years=100.0, primaries=50)) is None
     True
-    >>> crossing = watch.update(revisions=30, implant_years=400.0, primaries=300)
+    >>> crossing = watch.update(ImplantTally(revisions=30, implant_years=400.0, primaries=300))
     >>> crossing.level.value, round(crossing.statistic, 2), watch.comparison().ptir
     ('alarm', 3.37, 7.5)
-    >>> watch.update(revisions=31, implant_years=401.0, primaries=300) is None  # raised once
+    >>> watch.update(ImplantTally(31, 401.0, 300)) is None  # raised once
     True
     """
 
@@ -50,7 +52,30 @@ class PtirOutlier:
         if self.benchmark_rate <= 0:
             raise ValueError("benchmark_rate must be positive")
 
-    direction = Direction.WORSE
+    observation_type: ClassVar[type] = ImplantTally
+    two_sided: ClassVar[bool] = False
+    direction: ClassVar[Direction] = Direction.WORSE
+
+    @property
+    def n(self) -> int:
+        """Primary implants so far."""
+        return self.primaries
+
+    @property
+    def observed(self) -> int:
+        """Revisions so far."""
+        return self.revisions
+
+    @property
+    def expected(self) -> float:
+        """Revisions expected at the benchmark rate."""
+        return self.benchmark_rate * self.implant_years
+
+    @property
+    def statistic(self) -> float | None:
+        """The lower confidence limit of the PTIR ratio (None before any implant-years)."""
+        c = self.comparison()
+        return None if c is None else c.ratio_lower
 
     def comparison(self) -> PtirComparison | None:
         """The latest PTIR comparison with its exact confidence interval."""
@@ -59,7 +84,9 @@ class PtirOutlier:
         return compare_ptir(self.revisions, self.implant_years, self.primaries,
                             self.benchmark_rate, self.confidence)
 
-    def update(self, revisions: int, implant_years: float, primaries: int) -> Crossing | None:
+    def update(self, observation: ImplantTally) -> Crossing | None:
+        """Take the device's latest totals; signal a first Level 2 or Level 1 candidacy."""
+        revisions, implant_years, primaries = observation
         self.revisions, self.implant_years, self.primaries = revisions, implant_years, primaries
         if implant_years <= 0 or self.raised == 1:
             return None  # Level 1 is the highest: once raised, there is nothing more to say
@@ -85,22 +112,5 @@ class PtirOutlier:
         if self.raised and self.raised <= level:
             return None
         self.raised = level
-        return Crossing(Level.ALARM if level == 1 else Level.ALERT, ratio_lower, threshold)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "benchmark_rate": self.benchmark_rate,
-            "level1_ratio": self.level1_ratio,
-            "min_primaries": self.min_primaries,
-            "level2_ratio_few": self.level2_ratio_few,
-            "level2_ratio_many": self.level2_ratio_many,
-            "confidence": self.confidence,
-            "raised": self.raised,
-            "revisions": self.revisions,
-            "implant_years": self.implant_years,
-            "primaries": self.primaries,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> PtirOutlier:
-        return cls(**state)
+        return Crossing(Level.ALARM if level == 1 else Level.ALERT, ratio_lower, threshold,
+                        Direction.WORSE)

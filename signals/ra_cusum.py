@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
+from signals.monitor import FieldState
+from signals.observations import Outcome
 
 
 def llr_score(y: int, p: float, odds_ratio: float) -> float:
@@ -27,7 +29,7 @@ def llr_score(y: int, p: float, odds_ratio: float) -> float:
 
 
 @dataclass(slots=True)
-class RiskAdjustedCusum:
+class RiskAdjustedCusum(FieldState):
     """A one-sided risk-adjusted CUSUM chart with an alert and an alarm limit.
 
     Parameters
@@ -49,7 +51,7 @@ class RiskAdjustedCusum:
 
     >>> chart = RiskAdjustedCusum(odds_ratio=2.0, alert_h=2.0, alarm_h=3.0)
     >>> for death in range(1, 8):
-    ...     crossing = chart.update(1, 0.1)
+    ...     crossing = chart.update(Outcome(y=1, p=0.1))
     ...     if crossing:
     ...         print(death, crossing.level.value, round(crossing.statistic, 3))
     4 alert 2.391
@@ -79,6 +81,10 @@ class RiskAdjustedCusum:
     # ln R, cached because update() is on the hot path of a full replay.
     _log_r: float = field(init=False, repr=False, compare=False)
     _first_limit: float = field(init=False, repr=False, compare=False)
+    _direction: Direction = field(init=False, repr=False, compare=False)
+
+    observation_type: ClassVar[type] = Outcome
+    two_sided: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.odds_ratio <= 0 or self.odds_ratio == 1:
@@ -86,14 +92,16 @@ class RiskAdjustedCusum:
         check_limits(self.alarm_h, self.alert_h)
         self._log_r = math.log(self.odds_ratio)
         self._first_limit = self.alarm_h if self.alert_h is None else self.alert_h
+        self._direction = Direction.WORSE if self.odds_ratio > 1 else Direction.BETTER
 
     @property
     def direction(self) -> Direction:
         """``worse`` for R > 1, ``better`` for R < 1."""
-        return Direction.WORSE if self.odds_ratio > 1 else Direction.BETTER
+        return self._direction
 
-    def update(self, y: int, p: float) -> Crossing | None:
+    def update(self, observation: Outcome) -> Crossing | None:
         """Add one patient with outcome ``y`` and predicted risk ``p``; return a crossing."""
+        y, p = observation
         r = self.odds_ratio
         self.n += 1
         self.observed += y
@@ -106,24 +114,6 @@ class RiskAdjustedCusum:
             self.statistic = s
             return None
         self.statistic, self.alerted, crossing = step(
-            self.statistic, weight, self.alert_h, self.alarm_h, self.alerted
+            self.statistic, weight, self.alert_h, self.alarm_h, self.alerted, self._direction
         )
         return crossing
-
-    def to_state(self) -> dict[str, Any]:
-        """The chart's parameters and state as a JSON-ready dict."""
-        return {
-            "odds_ratio": self.odds_ratio,
-            "alarm_h": self.alarm_h,
-            "alert_h": self.alert_h,
-            "statistic": self.statistic,
-            "n": self.n,
-            "observed": self.observed,
-            "expected": self.expected,
-            "alerted": self.alerted,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RiskAdjustedCusum:
-        """Rebuild a chart from ``to_state()``'s dict."""
-        return cls(**state)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import Outcome
 
 
 @dataclass(slots=True)
-class RiskAdjustedEwma:
+class RiskAdjustedEwma(FieldState):
     """A two-sided EWMA chart of ``y − p`` with limits from its exact variance.
 
     ``Z_t = (1 − λ)·Z_{t−1} + λ·(y_t − p_t)`` with ``Z_0 = 0``. Under the risk model the
@@ -61,7 +63,7 @@ class RiskAdjustedEwma:
 
     >>> chart = RiskAdjustedEwma(smoothing=0.05, alarm_width=3.0, alert_width=2.0)
     >>> for case in range(1, 61):
-    ...     crossing = chart.update(1 if case % 3 == 0 else 0, 0.1)
+    ...     crossing = chart.update(Outcome(1 if case % 3 == 0 else 0, 0.1))
     ...     if crossing:
     ...         print(case, crossing.level.value, chart.last_direction.value,
     ...               round(crossing.statistic, 4), round(crossing.threshold, 4))
@@ -74,7 +76,7 @@ class RiskAdjustedEwma:
 
     >>> chart = RiskAdjustedEwma(smoothing=0.05, alarm_width=3.0, alert_width=2.0)
     >>> for case in range(1, 61):
-    ...     crossing = chart.update(0, 0.4)
+    ...     crossing = chart.update(Outcome(0, 0.4))
     ...     if crossing:
     ...         print(case, crossing.level.value, chart.last_direction.value,
     ...               round(crossing.statistic, 4), round(crossing.threshold, 4))
@@ -105,6 +107,9 @@ class RiskAdjustedEwma:
     raised: int = 0
     last_direction: Direction | None = None
 
+    observation_type: ClassVar[type] = Outcome
+    two_sided: ClassVar[bool] = True
+
     def __post_init__(self) -> None:
         if not 0 < self.smoothing <= 1:
             raise ValueError("smoothing must lie in (0, 1]")
@@ -120,11 +125,22 @@ class RiskAdjustedEwma:
             # from_state() hands back the plain string.
             self.last_direction = Direction(self.last_direction)
 
-    def update(self, y: int, p: float) -> Crossing | None:
+    @property
+    def statistic(self) -> float:
+        """The EWMA of y − p."""
+        return self.value
+
+    @property
+    def direction(self) -> Direction | None:
+        """The direction of the latest crossing (the chart watches both)."""
+        return self.last_direction
+
+    def update(self, observation: Outcome) -> Crossing | None:
         """Add one case with outcome ``y`` and predicted risk ``p``; return a crossing or None.
 
         The crossing's direction is the sign of its ``statistic`` (also ``last_direction``).
         """
+        y, p = observation
         lam = self.smoothing
         keep = 1.0 - lam
         z = keep * self.value + lam * (y - p)
@@ -154,25 +170,4 @@ class RiskAdjustedEwma:
             return None
         self.raised = side * band
         self.last_direction = Direction.WORSE if side > 0 else Direction.BETTER
-        return Crossing(level, z, side * width * sd)
-
-    def to_state(self) -> dict[str, Any]:
-        """The chart's parameters and state as a JSON-ready dict."""
-        return {
-            "smoothing": self.smoothing,
-            "alarm_width": self.alarm_width,
-            "alert_width": self.alert_width,
-            "burn_in": self.burn_in,
-            "value": self.value,
-            "variance": self.variance,
-            "n": self.n,
-            "observed": self.observed,
-            "expected": self.expected,
-            "raised": self.raised,
-            "last_direction": None if self.last_direction is None else self.last_direction.value,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RiskAdjustedEwma:
-        """Rebuild a chart from ``to_state()``'s dict."""
-        return cls(**state)
+        return Crossing(level, z, side * width * sd, self.last_direction)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 from signals.crossing import Crossing, Direction, Level
+from signals.monitor import FieldState
+from signals.observations import Outcome
 
 # Which band the value is in: above every limit, at/below the alert limit, at/below the alarm.
 _CLEAR, _ALERT, _ALARM = 0, 1, 2
 
 
 @dataclass(slots=True)
-class Vlad:
+class Vlad(FieldState):
     """The running sum of ``p − y``: "statistical lives saved" against the risk model.
 
     Each case adds its predicted risk ``p`` and subtracts its outcome ``y`` (1 = death or
@@ -46,7 +48,7 @@ class Vlad:
     >>> for p in risks:
     ...     for y in (0, 1):
     ...         chart = Vlad()
-    ...         _ = chart.update(y, p)
+    ...         _ = chart.update(Outcome(y, p))
     ...         steps.append(round(chart.value, 3))
     >>> steps
     [0.025, -0.975, 0.542, -0.458]
@@ -55,7 +57,7 @@ class Vlad:
 
     >>> chart = Vlad(alert_below=-2.0, alarm_below=-3.0)
     >>> for case in range(1, 5):
-    ...     crossing = chart.update(1, 0.1)
+    ...     crossing = chart.update(Outcome(1, 0.1))
     ...     if crossing:
     ...         print(case, crossing.level.value, round(crossing.statistic, 2))
     3 alert -2.7
@@ -80,6 +82,9 @@ class Vlad:
     expected: float = 0.0
     band: int = _CLEAR
 
+    observation_type: ClassVar[type] = Outcome
+    two_sided: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         for name in ("alert_below", "alarm_below"):
             limit = getattr(self, name)
@@ -99,8 +104,14 @@ class Vlad:
         """Always ``worse``: VLAD's limits sit below zero."""
         return Direction.WORSE
 
-    def update(self, y: int, p: float) -> Crossing | None:
+    @property
+    def statistic(self) -> float:
+        """The display's value, cumulative expected − observed."""
+        return self.value
+
+    def update(self, observation: Outcome) -> Crossing | None:
         """Add one case with outcome ``y`` and predicted risk ``p``; return a crossing or None."""
+        y, p = observation
         self.n += 1
         self.observed += y
         self.expected += p
@@ -118,22 +129,5 @@ class Vlad:
         if not entered:
             return None
         if band == _ALARM:
-            return Crossing(Level.ALARM, v, alarm)  # type: ignore[arg-type]
-        return Crossing(Level.ALERT, v, alert)  # type: ignore[arg-type]
-
-    def to_state(self) -> dict[str, Any]:
-        """The display's parameters and state as a JSON-ready dict."""
-        return {
-            "alert_below": self.alert_below,
-            "alarm_below": self.alarm_below,
-            "value": self.value,
-            "n": self.n,
-            "observed": self.observed,
-            "expected": self.expected,
-            "band": self.band,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Vlad:
-        """Rebuild a display from ``to_state()``'s dict."""
-        return cls(**state)
+            return Crossing(Level.ALARM, v, alarm, Direction.WORSE)  # type: ignore[arg-type]
+        return Crossing(Level.ALERT, v, alert, Direction.WORSE)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import pytest
 
 from signals.bernoulli_cusum import BernoulliCusum
 from signals.crossing import Direction, Level
+from signals.observations import Outcome
 from signals.ra_cusum import RiskAdjustedCusum, llr_score
 
 
@@ -17,7 +18,7 @@ from signals.ra_cusum import RiskAdjustedCusum, llr_score
 def test_weights_are_the_llr_scores_at_p0(odds_ratio):
     for y in (0, 1):
         chart = BernoulliCusum(p0=0.025, odds_ratio=odds_ratio, alarm_h=100.0)
-        chart.update(y)
+        chart.update(Outcome(y, 0.0))
         assert chart.statistic == pytest.approx(max(0.0, llr_score(y, 0.025, odds_ratio)))
 
 
@@ -29,7 +30,7 @@ def test_matches_the_risk_adjusted_chart_with_constant_risk(odds_ratio, rate):
     levels = []
     for _ in range(3000):
         y = int(rng.random() < rate)
-        a, b = plain.update(y), adjusted.update(y, 0.1)
+        a, b = plain.update(Outcome(y, 0.0)), adjusted.update(Outcome(y, 0.1))
         assert (a and a.level) == (b and b.level)
         assert plain.statistic == pytest.approx(adjusted.statistic, abs=1e-9)
         levels.append(a and a.level)
@@ -42,7 +43,7 @@ def test_better_chart_signals_on_a_run_without_events():
     chart = BernoulliCusum(p0=0.3, odds_ratio=0.5, alert_h=1.0, alarm_h=2.0)
     assert chart.direction is Direction.BETTER
     step = -math.log(1 - 0.3 + 0.5 * 0.3)  # the weight of a case without an event
-    crossings = [(i, c.level) for i in range(1, 20) if (c := chart.update(0))]
+    crossings = [(i, c.level) for i in range(1, 20) if (c := chart.update(Outcome(0, 0.0)))]
     first_alert = math.ceil(1.0 / step)
     first_alarm = math.ceil(2.0 / step)
     assert crossings[:2] == [(first_alert, Level.ALERT), (first_alarm, Level.ALARM)]
@@ -50,7 +51,7 @@ def test_better_chart_signals_on_a_run_without_events():
 
 def test_alert_once_then_alarm_and_reset():
     chart = BernoulliCusum(p0=0.1, odds_ratio=2.0, alert_h=2.0, alarm_h=3.0)
-    levels = [c and c.level for c in (chart.update(1) for _ in range(6))]
+    levels = [c and c.level for c in (chart.update(Outcome(1, 0.0)) for _ in range(6))]
     assert levels == [None, None, None, Level.ALERT, None, Level.ALARM]
     assert chart.statistic == 0.0 and not chart.alerted
 
@@ -74,8 +75,10 @@ def test_invalid_parameters_are_rejected(kwargs):
 def test_state_round_trips_through_json():
     chart = BernoulliCusum(p0=0.1, odds_ratio=2.0, alert_h=1.0, alarm_h=5.0)
     for y in (1, 1, 0, 1):
-        chart.update(y)
+        chart.update(Outcome(y, 0.0))
     state = json.loads(json.dumps(chart.to_state()))
     copy = BernoulliCusum.from_state(state)
     assert copy == chart and copy.alerted
-    assert [copy.update(1) for _ in range(4)] == [chart.update(1) for _ in range(4)]
+    assert [copy.update(Outcome(1, 0.0)) for _ in range(4)] == [
+        chart.update(Outcome(1, 0.0)) for _ in range(4)
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from signals.calibration_drift import CalibrationDrift
 from signals.crossing import Direction
+from signals.observations import Outcome
 
 CHANGE = 3000
 
@@ -25,7 +26,7 @@ def stream(seed: int, before: int = CHANGE, after: int = 3000):
 
 
 def signals_of(monitor: CalibrationDrift, events) -> list:
-    return [s for y, p in events if (s := monitor.update(y, p)) is not None]
+    return [monitor.last_drift for y, p in events if monitor.update(Outcome(y, p)) is not None]
 
 
 def test_adwin_fires_after_the_rate_doubles_and_not_before():
@@ -94,9 +95,9 @@ def test_bad_parameters_are_rejected(kwargs, message):
 def test_bad_observations_are_rejected():
     monitor = CalibrationDrift()
     with pytest.raises(ValueError, match="y must be 0 or 1"):
-        monitor.update(2, 0.1)
+        monitor.update(Outcome(2, 0.1))
     with pytest.raises(ValueError, match="p must be a probability"):
-        monitor.update(1, 1.5)
+        monitor.update(Outcome(1, 1.5))
     assert monitor.n == 0
 
 

@@ -77,9 +77,10 @@ def test_snapshot_classifies_level_and_direction() -> None:
     p = snap.points[0]
     assert (p.alert_lower, p.alert_upper) == pytest.approx((0.6108260, 1.544419), abs=1e-6)
     assert (p.alarm_lower, p.alarm_upper) == pytest.approx((0.4479107, 1.902094), abs=1e-6)
-    assert p.crossing() == Crossing(Level.ALARM, 2.25, pytest.approx(1.902094, abs=1e-6))
+    assert p.crossing() == Crossing(Level.ALARM, 2.25, pytest.approx(1.902094, abs=1e-6),
+                                    Direction.WORSE)
     assert snap.points[3].crossing() == Crossing(
-        Level.ALERT, 0.55, pytest.approx(0.6108260, abs=1e-6)
+        Level.ALERT, 0.55, pytest.approx(0.6108260, abs=1e-6), Direction.BETTER
     )
     assert snap.points[2].crossing() is None
     assert [p.entity_id for p in snap.outliers] == [

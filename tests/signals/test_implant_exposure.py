@@ -83,14 +83,14 @@ def test_update_schedule_does_not_change_the_chart():
         next_tick = 30 * DAY
         for kind, at in events:
             while next_tick < at:
-                chart_often.update(*often.on_tick(next_tick))
+                chart_often.update(often.on_tick(next_tick))
                 next_tick += 30 * DAY
             if kind == "implant":
-                chart_often.update(*often.on_implant(at, units=3))
+                chart_often.update(often.on_implant(at, units=3))
                 rarely.implant(at, units=3)
             else:
-                chart_often.update(*often.on_revision(at))
-                chart_rarely.update(*rarely.on_revision(at))
+                chart_often.update(often.on_revision(at))
+                chart_rarely.update(rarely.on_revision(at))
                 assert chart_often.statistic == pytest.approx(chart_rarely.statistic, abs=1e-9)
         assert chart_often.exposure + often.pending_exposure == pytest.approx(
             chart_rarely.exposure + rarely.pending_exposure

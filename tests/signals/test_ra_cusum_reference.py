@@ -7,8 +7,13 @@ import random
 
 import pytest
 
-from signals.crossing import Crossing, Level
+from signals.crossing import Crossing, Direction, Level
+from signals.observations import Outcome
 from signals.ra_cusum import RiskAdjustedCusum
+
+
+def _direction(chart: dict) -> Direction:
+    return Direction.WORSE if chart["odds_ratio"] > 1 else Direction.BETTER
 
 
 def reference_update(chart: dict, y: int, p: float) -> Crossing | None:
@@ -20,11 +25,11 @@ def reference_update(chart: dict, y: int, p: float) -> Crossing | None:
         return None
     if s >= chart["alarm_h"]:
         chart["statistic"], chart["alerted"] = 0.0, False
-        return Crossing(Level.ALARM, s, chart["alarm_h"])
+        return Crossing(Level.ALARM, s, chart["alarm_h"], _direction(chart))
     chart["statistic"] = s
     if chart["alert_h"] is not None and s >= chart["alert_h"] and not chart["alerted"]:
         chart["alerted"] = True
-        return Crossing(Level.ALERT, s, chart["alert_h"])
+        return Crossing(Level.ALERT, s, chart["alert_h"], _direction(chart))
     return None
 
 
@@ -38,7 +43,7 @@ def test_behaviour_is_unchanged_by_the_refactor(odds_ratio, shift):
     for _ in range(5000):
         p = rng.uniform(0.01, 0.4)
         y = int(rng.random() < min(1.0, p * shift))
-        got, want = chart.update(y, p), reference_update(reference, y, p)
+        got, want = chart.update(Outcome(y, p)), reference_update(reference, y, p)
         # W is now summed before it is added to S, so S may differ in the last bit.
         assert (got is None) == (want is None)
         if got is not None:

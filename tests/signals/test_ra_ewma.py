@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from signals.crossing import Direction, Level
+from signals.observations import Outcome
 from signals.ra_ewma import RiskAdjustedEwma
 
 
@@ -19,7 +20,7 @@ def test_value_and_variance_match_the_closed_forms():
     chart = RiskAdjustedEwma(smoothing=lam)
     cases = [(int(rng.random() < 0.15), rng.uniform(0.01, 0.5)) for _ in range(300)]
     for y, p in cases:
-        chart.update(y, p)
+        chart.update(Outcome(y, p))
     t = len(cases)
     weights = [lam * (1 - lam) ** (t - i) for i in range(1, t + 1)]
     z = sum(w * (y - p) for w, (y, p) in zip(weights, cases, strict=True))
@@ -40,7 +41,7 @@ def test_variance_is_the_variance_of_z_under_the_model():
         z = (1 - lam) * z + lam * (outcomes[:, t] - risks[t])
     chart = RiskAdjustedEwma(smoothing=lam)
     for p in risks:
-        chart.update(0, float(p))
+        chart.update(Outcome(0, float(p)))
     assert z.mean() == pytest.approx(0.0, abs=0.003)
     assert z.var() == pytest.approx(chart.variance, rel=0.04)
 
@@ -49,13 +50,13 @@ def test_worse_then_better_with_signed_thresholds():
     chart = RiskAdjustedEwma(smoothing=0.05, alarm_width=3.0, alert_width=2.0)
     signals = []
     for case in range(1, 61):
-        crossing = chart.update(1 if case % 3 == 0 else 0, 0.1)
+        crossing = chart.update(Outcome(1 if case % 3 == 0 else 0, 0.1))
         if crossing:
             signals.append((case, crossing.level, chart.last_direction))
             assert crossing.statistic > crossing.threshold > 0
     assert signals == [(6, Level.ALERT, Direction.WORSE), (15, Level.ALARM, Direction.WORSE)]
     for _ in range(200):
-        crossing = chart.update(0, 0.4)
+        crossing = chart.update(Outcome(0, 0.4))
         if crossing:
             assert crossing.statistic < crossing.threshold < 0
             signals.append((crossing.level, chart.last_direction))
@@ -64,38 +65,38 @@ def test_worse_then_better_with_signed_thresholds():
 
 def test_no_repeat_while_in_the_region_and_rearm_after_crossing_zero():
     chart = RiskAdjustedEwma(smoothing=0.2, alarm_width=2.0)
-    first = [chart.update(1, 0.05) for _ in range(5)]
+    first = [chart.update(Outcome(1, 0.05)) for _ in range(5)]
     assert [c and c.level for c in first] == [Level.ALARM, None, None, None, None]
     while chart.value > 0:  # survivors bring Z back through zero: the excursion ends
-        chart.update(0, 0.05)
+        chart.update(Outcome(0, 0.05))
     assert chart.raised == 0
-    assert chart.update(1, 0.05).level is Level.ALARM
+    assert chart.update(Outcome(1, 0.05)).level is Level.ALARM
 
 
 def test_dipping_inside_a_limit_without_crossing_zero_does_not_rearm():
     chart = RiskAdjustedEwma(smoothing=0.2, alarm_width=3.0)
-    assert chart.update(1, 0.05).level is Level.ALARM
+    assert chart.update(Outcome(1, 0.05)).level is Level.ALARM
     inside = False
     for _ in range(50):
-        assert chart.update(0, 0.05) is None
+        assert chart.update(Outcome(0, 0.05)) is None
         if 0 < chart.value < 3.0 * math.sqrt(chart.variance):
             inside = True
             break
     assert inside
-    assert chart.update(1, 0.05) is None  # back beyond the limit, same excursion
+    assert chart.update(Outcome(1, 0.05)) is None  # back beyond the limit, same excursion
 
 
 def test_one_update_raises_only_the_highest_level():
     chart = RiskAdjustedEwma(smoothing=0.5, alarm_width=3.0, alert_width=2.0)
-    crossing = chart.update(1, 0.01)  # √(0.99/0.01) ≈ 9.9 SD out at once
+    crossing = chart.update(Outcome(1, 0.01))  # √(0.99/0.01) ≈ 9.9 SD out at once
     assert crossing.level is Level.ALARM
     assert crossing.threshold == pytest.approx(3.0 * math.sqrt(chart.variance))
 
 
 def test_burn_in_suppresses_signals_then_the_current_region_is_signalled():
     chart = RiskAdjustedEwma(smoothing=0.2, alarm_width=3.0, burn_in=3)
-    assert [chart.update(1, 0.05) for _ in range(3)] == [None, None, None]
-    assert chart.update(1, 0.05).level is Level.ALARM
+    assert [chart.update(Outcome(1, 0.05)) for _ in range(3)] == [None, None, None]
+    assert chart.update(Outcome(1, 0.05)).level is Level.ALARM
 
 
 @pytest.mark.parametrize(
@@ -116,10 +117,12 @@ def test_invalid_parameters_are_rejected(kwargs):
 def test_state_round_trips_through_json():
     chart = RiskAdjustedEwma(smoothing=0.1, alarm_width=3.0, alert_width=2.0, burn_in=2)
     for _ in range(4):
-        chart.update(1, 0.1)
+        chart.update(Outcome(1, 0.1))
     assert chart.last_direction is Direction.WORSE
     state = json.loads(json.dumps(chart.to_state()))
     assert state["last_direction"] == "worse"
     copy = RiskAdjustedEwma.from_state(state)
     assert copy == chart and copy.last_direction is Direction.WORSE
-    assert [copy.update(0, 0.3) for _ in range(30)] == [chart.update(0, 0.3) for _ in range(30)]
+    assert [copy.update(Outcome(0, 0.3)) for _ in range(30)] == [
+        chart.update(Outcome(0, 0.3)) for _ in range(30)
+    ]
