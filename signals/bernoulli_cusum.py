@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, CusumLimits
 from signals.observations import Outcome
 
 
@@ -115,3 +118,25 @@ class BernoulliCusum(FieldState):
             self._direction,
         )
         return crossing
+
+
+class BernoulliCusumConfig(CusumLimits):
+    """An unadjusted Bernoulli CUSUM against a constant rate ``p0`` in a metric config."""
+
+    kind: Literal["bernoulli_cusum"]
+    p0: Annotated[float, Field(gt=0, lt=1)]
+    odds_ratio: Annotated[float, Field(gt=0)]
+
+    def default_name(self) -> str:
+        return f"bernoulli_cusum_or{self.odds_ratio:g}"
+
+    @model_validator(mode="after")
+    def _check(self) -> BernoulliCusumConfig:
+        if self.odds_ratio == 1:
+            raise ValueError("odds_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
+        self.check_limits()
+        return self
+
+    def build(self, context: BuildContext) -> BernoulliCusum:
+        assert self.alarm_h is not None
+        return BernoulliCusum(self.p0, self.odds_ratio, self.alarm_h, self.alert_h)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
 
 from signals.crossing import Crossing, Direction, Level
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import MonthlyOutcome
 from signals.xmr import SpecialCause, xmr_chart
 
@@ -36,7 +39,8 @@ class MonthlyXmr(FieldState):
     ...     deaths = 30 if month == 12 else 9 + month % 3
     ...     for i in range(100):
     ...         crossing = chart.update(MonthlyOutcome(int(i < deaths), 0.1, f"2024-{month:02d}"))
-    >>> chart.update(MonthlyOutcome(0, 0.1, "2025-01")).level.value, chart.last_rule, chart.last_direction.value
+    >>> crossing = chart.update(MonthlyOutcome(0, 0.1, "2025-01"))
+    >>> crossing.level.value, chart.last_rule, crossing.direction.value
     ('alarm', 'outside_limits', 'worse')
     """
 
@@ -116,3 +120,18 @@ class MonthlyXmr(FieldState):
             limit = chart.upper if last.value > chart.upper else chart.lower
             return Crossing(Level.ALARM, last.value, limit, last.direction)
         return Crossing(Level.ALERT, last.value, chart.mean, last.direction)
+
+
+class XmrConfig(MonitorConfig):
+    """Making Data Count XmR rules on the entity's monthly O/E ratio (or rate)."""
+
+    kind: Literal["xmr"]
+    measure: Literal["oe_ratio", "rate"] = "oe_ratio"
+    min_months: Annotated[int, Field(ge=3)] = 12
+    screen_outliers: bool = True
+
+    def default_name(self) -> str:
+        return f"xmr_{self.measure}"
+
+    def build(self, context: BuildContext) -> MonthlyXmr:
+        return MonthlyXmr(self.measure, self.min_months, self.screen_outliers)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, CusumLimits
 from signals.observations import Exposure
 
 
@@ -135,3 +138,27 @@ class PoissonCusum(FieldState):
         self.statistic, self.alerted = s, alerted
         # Only one part can cross: exposure raises S only for r < 1, events only for r > 1.
         return by_exposure or by_events
+
+
+class PoissonCusumConfig(CusumLimits):
+    """A Poisson CUSUM on events against exposure (revisions against implant-years at risk);
+    its in-control rate is the metric's benchmark."""
+
+    kind: Literal["poisson_cusum"]
+    rate_ratio: Annotated[float, Field(gt=0)]
+
+    def default_name(self) -> str:
+        return f"poisson_cusum_rr{self.rate_ratio:g}"
+
+    @model_validator(mode="after")
+    def _check(self) -> PoissonCusumConfig:
+        if self.rate_ratio == 1:
+            raise ValueError("rate_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
+        self.check_limits()
+        return self
+
+    def build(self, context: BuildContext) -> PoissonCusum:
+        assert self.alarm_h is not None
+        if context.benchmark_rate is None:
+            raise ValueError(f"monitor {self.name}: needs the metric's benchmark rate")
+        return PoissonCusum(context.benchmark_rate, self.rate_ratio, self.alarm_h, self.alert_h)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
 
 from signals.crossing import Crossing, Direction
 from signals.cusum_step import check_limits, step
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, CusumLimits
 from signals.observations import Outcome
 
 
@@ -117,3 +120,36 @@ class RiskAdjustedCusum(FieldState):
             self.statistic, weight, self.alert_h, self.alarm_h, self.alerted, self._direction
         )
         return crossing
+
+
+class RaCusumConfig(CusumLimits):
+    """A risk-adjusted CUSUM in a metric config. Give ``alarm_h``, or ``target_arl0`` to have
+    Vigil calibrate it from the metric's baseline patient mix."""
+
+    kind: Literal["ra_cusum"]
+    odds_ratio: Annotated[float, Field(gt=0)]
+    target_arl0: Annotated[float, Field(gt=1)] | None = None
+    _calibration: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """How ``alarm_h`` was calibrated from ``target_arl0`` (set when the config loads)."""
+        return self._calibration
+
+    def default_name(self) -> str:
+        return f"ra_cusum_or{self.odds_ratio:g}"
+
+    @model_validator(mode="after")
+    def _check(self) -> RaCusumConfig:
+        if self.odds_ratio == 1:
+            raise ValueError("odds_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
+        if self.target_arl0 is not None and self.alarm_h is not None:
+            raise ValueError("give alarm_h or target_arl0, not both")
+        if self.target_arl0 is None:
+            self.check_limits()
+        return self
+
+    def build(self, context: BuildContext) -> RiskAdjustedCusum:
+        if self.alarm_h is None:
+            raise ValueError(f"monitor {self.name}: target_arl0 has not been calibrated")
+        return RiskAdjustedCusum(self.odds_ratio, self.alarm_h, self.alert_h)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from signals.crossing import Crossing, Direction, Level
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import Outcome
 
 
@@ -171,3 +174,25 @@ class RiskAdjustedEwma(FieldState):
         self.raised = side * band
         self.last_direction = Direction.WORSE if side > 0 else Direction.BETTER
         return Crossing(level, z, side * width * sd, self.last_direction)
+
+
+class RaEwmaConfig(MonitorConfig):
+    """Risk-adjusted EWMA of y − p with exact-variance limits (both directions)."""
+
+    kind: Literal["ra_ewma"]
+    smoothing: Annotated[float, Field(gt=0, le=1)] = 0.01
+    alarm_width: Annotated[float, Field(gt=0)] = 3.0
+    alert_width: Annotated[float, Field(gt=0)] | None = None
+    burn_in: Annotated[int, Field(ge=0)] = 0
+
+    def default_name(self) -> str:
+        return f"ra_ewma_l{self.smoothing:g}"
+
+    @model_validator(mode="after")
+    def _check(self) -> RaEwmaConfig:
+        if self.alert_width is not None and self.alert_width >= self.alarm_width:
+            raise ValueError("alert_width must be below alarm_width")
+        return self
+
+    def build(self, context: BuildContext) -> RiskAdjustedEwma:
+        return RiskAdjustedEwma(self.smoothing, self.alarm_width, self.alert_width, self.burn_in)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from signals.crossing import Crossing, Direction, Level
 from signals.monitor import FieldState
+from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import Outcome
 
 # Which band the value is in: above every limit, at/below the alert limit, at/below the alarm.
@@ -131,3 +134,21 @@ class Vlad(FieldState):
         if band == _ALARM:
             return Crossing(Level.ALARM, v, alarm, Direction.WORSE)  # type: ignore[arg-type]
         return Crossing(Level.ALERT, v, alert, Direction.WORSE)  # type: ignore[arg-type]
+
+
+class VladConfig(MonitorConfig):
+    """Variable life-adjusted display in a metric config; no limit unless one is set."""
+
+    kind: Literal["vlad"]
+    alert_below: Annotated[float, Field(lt=0)] | None = None
+    alarm_below: Annotated[float, Field(lt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VladConfig:
+        if (self.alert_below is not None and self.alarm_below is not None
+                and self.alarm_below >= self.alert_below):
+            raise ValueError("alarm_below must be below alert_below")
+        return self
+
+    def build(self, context: BuildContext) -> Vlad:
+        return Vlad(self.alert_below, self.alarm_below)

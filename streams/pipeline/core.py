@@ -13,7 +13,8 @@ and no clock. Two stages, so that the worker can key each by what it needs:
 ``Pipeline.process(event, state)`` runs both, as replay does. Semantic rejections
 (duplicate event, outcome for an unknown episode, missing risk factor, other registry) are
 ``InvalidEvent`` raised before any state changes. What each metric kind does lives in
-``streams.pipeline.metric_kinds``; the statistics in ``signals``.
+``streams.pipeline.metric_kinds`` (the contract: ``metric_kinds.base.MetricKind``; the list:
+``streams.pipeline.registry.metrics``); the statistics in ``signals``.
 """
 
 from __future__ import annotations
@@ -24,28 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from streams.contract.events import (
-    Event,
-    InvalidEvent,
-    OutcomeEvent,
-    ProcedureEvent,
-    RevisionEvent,
-    SubmissionEvent,
-)
-from streams.pipeline.config import (
-    BinaryOutcomeMetric,
-    DeviceExposureMetric,
-    ParticipationMetric,
-    VigilConfig,
-)
-from streams.pipeline.metric_kinds import Entities, Finding, Observation
+from signals.observations import Outcome
+from streams.contract.events import Event, InvalidEvent, OutcomeEvent, ProcedureEvent
+from streams.pipeline.config import VigilConfig
+from streams.pipeline.metric_kinds.base import Awaiting, Entities, Finding, MetricKind, Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
-from streams.pipeline.metric_kinds.device_exposure import IMPLANT, REVISION, DeviceExposure
-from streams.pipeline.metric_kinds.participation import Participation
+from streams.pipeline.registry.metrics import METRICS
 
 EntityKey = tuple[str, str, str]
 """(metric, entity_type, entity_id): the unit of entity state."""
-MetricKind = BinaryOutcome | DeviceExposure | Participation
 
 
 @dataclass(slots=True)
@@ -82,7 +70,8 @@ class PipelineState:
 
     seen_event_ids: set[str] = field(default_factory=set)
     pending: dict[str, PendingEpisode] = field(default_factory=dict)
-    entities: dict[EntityKey, list[Any]] = field(default_factory=dict)
+    entities: dict[EntityKey, Any] = field(default_factory=dict)
+    """Each entity's state, of its metric kind's own type."""
 
 
 def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity_id: str,
@@ -96,26 +85,19 @@ def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _compile(metric: Any) -> MetricKind:
-    if isinstance(metric, BinaryOutcomeMetric):
-        return BinaryOutcome(metric)
-    if isinstance(metric, DeviceExposureMetric):
-        return DeviceExposure(metric)
-    if isinstance(metric, ParticipationMetric):
-        return Participation(metric)
-    raise TypeError(f"no pipeline for metric kind {metric.kind!r}")
-
-
 class Pipeline:
     """The shared core, built from a validated ``VigilConfig``."""
 
     def __init__(self, config: VigilConfig) -> None:
         self.config = config
         self.registry = config.registry
-        self.kinds: dict[str, MetricKind] = {m.name: _compile(m) for m in config.metrics}
-        self._binary = [k for k in self.kinds.values() if isinstance(k, BinaryOutcome)]
-        self._devices = [k for k in self.kinds.values() if isinstance(k, DeviceExposure)]
-        self._participation = [k for k in self.kinds.values() if isinstance(k, Participation)]
+        self.kinds: dict[str, MetricKind] = {
+            m.name: METRICS[m.kind].compile(m) for m in config.metrics
+        }
+        self._consumers: dict[str, list[MetricKind]] = {}
+        for kind in self.kinds.values():
+            for event_type in kind.consumes:
+                self._consumers.setdefault(event_type, []).append(kind)
 
     def feature_values(self, metric: str, event: ProcedureEvent) -> dict[str, Any]:
         """A procedure's values of the features of ``metric``'s risk model, by dotted path,
@@ -138,42 +120,33 @@ class Pipeline:
             raise InvalidEvent(
                 "duplicate_event_id", f"event_id {event.event_id!r} was already seen"
             )
-        if isinstance(event, ProcedureEvent):
-            observations = self._procedure(event, state)
-        elif isinstance(event, OutcomeEvent):
+        if isinstance(event, OutcomeEvent):
             observations = self._outcome(event, state)
-        elif isinstance(event, RevisionEvent):
-            observations = self._device_observations(event, REVISION)
         else:
-            observations = self._submission(event)
+            observations = self._observe(event, state)
         state.seen_event_ids.add(event.event_id)
         return observations
 
-    def _procedure(self, event: ProcedureEvent, state: PipelineState) -> list[Observation]:
-        if event.episode_id in state.pending:
+    def _observe(self, event: Event, state: PipelineState) -> list[Observation]:
+        """Every consuming metric kind's observations of a procedure, revision or submission;
+        a procedure's awaited outcomes are held in ``state.pending``."""
+        if isinstance(event, ProcedureEvent) and event.episode_id in state.pending:
             raise InvalidEvent(
                 "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
             )
-        provider = event.provider.ods_code
         observations: list[Observation] = []
         awaiting: dict[str, tuple[str, float, Entities]] = {}
-        for metric in self._binary:
-            p = metric.risk(event)
-            entities = metric.entities(event)
-            outcome = event.outcomes.get(metric.outcome)
-            if outcome is None:
-                awaiting[metric.name] = (metric.outcome, p, entities)
-            else:
-                observations.append(Observation(
-                    metric.name, (int(outcome), p), entities, event.event_id,
-                    event.episode_id, event.occurred_at, provider,
-                ))
+        for kind in self._consumers.get(event.event_type, ()):
+            for item in kind.observe(event):
+                if isinstance(item, Awaiting):
+                    awaiting[item.metric] = (item.outcome, item.risk, item.entities)
+                else:
+                    observations.append(item)
         if awaiting:
+            assert isinstance(event, ProcedureEvent)
             state.pending[event.episode_id] = PendingEpisode(
-                event.event_id, event.occurred_at, provider, awaiting
+                event.event_id, event.occurred_at, event.provider.ods_code, awaiting
             )
-        if event.devices and self._devices:
-            observations.extend(self._device_observations(event, IMPLANT))
         return observations
 
     def _outcome(self, event: OutcomeEvent, state: PipelineState) -> list[Observation]:
@@ -200,30 +173,12 @@ class Pipeline:
         for name, outcome_name, p, entities in completed:
             del episode.awaiting[name]
             observations.append(Observation(
-                name, (int(event.outcomes[outcome_name]), p), entities, episode.event_id,
+                name, Outcome(int(event.outcomes[outcome_name]), p), entities, episode.event_id,
                 event.episode_id, episode.occurred_at, episode.provider,
             ))
         if not episode.awaiting:
             del state.pending[event.episode_id]
         return observations
-
-    def _device_observations(self, event: ProcedureEvent | RevisionEvent,
-                             what: str) -> list[Observation]:
-        at = event.occurred_at.timestamp()
-        return [
-            Observation(metric.name, (what, at), (("device", device.gtin),), event.event_id,
-                        event.episode_id, event.occurred_at, event.provider.ods_code)
-            for metric in self._devices
-            for device in event.devices
-        ]
-
-    def _submission(self, event: SubmissionEvent) -> list[Observation]:
-        ods = event.provider.ods_code
-        return [
-            Observation(metric.name, (event.period, event.submitted, event.expected),
-                        (("provider", ods),), event.event_id, None, event.occurred_at, ods)
-            for metric in self._participation
-        ]
 
     # -- stage 2: entities ---------------------------------------------------------------
     def apply(self, observation: Observation, state: PipelineState) -> list[dict[str, Any]]:
@@ -271,21 +226,22 @@ class Pipeline:
             "observed": finding.observed,
             "expected": finding.expected,
         }
-        if isinstance(kind, BinaryOutcome):
-            signal["risk_model_version"] = kind.model.version
-            if finding.expected is not None and finding.observed is not None:
-                # VLAD context: statistical lives saved (expected − observed) so far.
-                signal["vlad"] = finding.expected - finding.observed
+        signal.update(kind.signal_fields(finding))
         if finding.details:
             signal["details"] = finding.details
         return signal
 
     # -- state in and out ----------------------------------------------------------------
-    def dump_entity(self, key: EntityKey, entity: list[Any]) -> list[dict[str, Any]]:
+    def observation_values(self, metric: str, values: list[Any]) -> Any:
+        """An observation's values as they travel between the stages (a JSON list), typed
+        again as the metric kind's ``value_type``."""
+        return self.kinds[metric].value_type(*values)
+
+    def dump_entity(self, key: EntityKey, entity: Any) -> list[dict[str, Any]]:
         """One entity's state as JSON-ready data (for a faust table or a checkpoint)."""
         return self.kinds[key[0]].dump(entity)
 
-    def load_entity(self, key: EntityKey, data: list[dict[str, Any]]) -> list[Any]:
+    def load_entity(self, key: EntityKey, data: list[dict[str, Any]]) -> Any:
         """The inverse of ``dump_entity``."""
         return self.kinds[key[0]].load(key[1], data)
 

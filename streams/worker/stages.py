@@ -48,7 +48,7 @@ from typing import Any
 from streams.contract.events import InvalidEvent, parse_event
 from streams.contract.pseudonym import Pseudonymiser
 from streams.pipeline.core import EntityKey, PendingEpisode, Pipeline, PipelineState
-from streams.pipeline.metric_kinds import Observation
+from streams.pipeline.metric_kinds.base import Observation
 
 Table = Mapping[str, Any]
 
@@ -304,10 +304,11 @@ def observation_message(observation: Observation, entity_type: str, entity_id: s
     }
 
 
-def _observation(message: dict[str, Any]) -> Observation:
+def _observation(pipeline: Pipeline, message: dict[str, Any]) -> Observation:
     entity_type, entity_id = message["entity"]
     return Observation(
-        message["metric"], tuple(message["values"]), ((entity_type, entity_id),),
+        message["metric"], pipeline.observation_values(message["metric"], message["values"]),
+        ((entity_type, entity_id),),
         message["event_id"], message["episode_id"],
         datetime.fromisoformat(message["occurred_at"]), message["provider"],
     )
@@ -361,7 +362,7 @@ class EntityStage:
             applied[key][str(source)] = [offset, index]
             home[key] = record.partition
             result.applied += 1
-            for signal in self.pipeline.apply(_observation(message), state):
+            for signal in self.pipeline.apply(_observation(self.pipeline, message), state):
                 result.signals.append((key.encode(), _dumps(signal), signal, message["ts"]))
         for key, partition in home.items():
             metric, entity_type, entity_id = key.split("|", 2)

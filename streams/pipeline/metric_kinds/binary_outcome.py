@@ -1,38 +1,164 @@
 """``binary_outcome`` metrics: a yes/no outcome per procedure, risk-adjusted.
 
 A procedure gives each configured entity (provider, clinician, each device) and each
-inequality segment one observation ``(y, p)`` once its outcome is known; the monitors
-(risk-adjusted CUSUM, Bernoulli CUSUM, VLAD, EWMA) then update in stream order.
+inequality segment one observation, an ``Outcome(y, p)``, once its outcome is known; the
+entity's monitors (any registered kind taking ``Outcome`` or ``MonthlyOutcome``) then
+update in stream order. With ``drift`` set, the national entity watches the risk model's
+calibration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from signals import segments
-from signals.bernoulli_cusum import BernoulliCusum
-from signals.crossing import Crossing, Level
-from signals.monthly_xmr import MonthlyXmr
-from signals.ra_cusum import RiskAdjustedCusum
-from signals.ra_ewma import RiskAdjustedEwma
-from signals.vlad import Vlad
-from streams.contract.events import InvalidEvent, ProcedureEvent
-from streams.pipeline.config import BinaryOutcomeMetric
-from streams.pipeline.metric_kinds import Entities, Finding, Observation, direction_of
+from signals.calibration_drift import CalibrationDrift
+from signals.monitor import Monitor
+from signals.monitor_config import BuildContext
+from signals.observations import MonthlyOutcome, Outcome
+from signals.ra_cusum import RaCusumConfig
+from signals.risk_model import LogisticRiskModel
+from streams.contract.events import Event, InvalidEvent, ProcedureEvent
+from streams.pipeline.config_types import (
+    STRICT,
+    EntityType,
+    FeaturePath,
+    MetricName,
+    kind_of,
+    unique_monitor_names,
+)
+from streams.pipeline.metric_kinds.base import Awaiting, Entities, Finding, Observation
+from streams.pipeline.registry.monitors import MONITORS, monitor_configs
 
-MONITOR_CLASSES: dict[str, Any] = {
-    "ra_cusum": RiskAdjustedCusum,
-    "bernoulli_cusum": BernoulliCusum,
-    "vlad": Vlad,
-    "ra_ewma": RiskAdjustedEwma,
-    "xmr": MonthlyXmr,
-}
+FAMILIES = (Outcome, MonthlyOutcome)
+"""The observation families this kind feeds its monitors."""
 NATIONAL = ("national", "all")
 """The entity whose monitors watch the whole registry (calibration drift of the model)."""
 DRIFT_MONITOR = "risk_model_drift"
-TWO_SIDED = ("ra_ewma", "xmr")
-"""Monitors whose direction is that of their latest crossing."""
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+class FittedOn(BaseModel):
+    """Where a fitted model came from (``vigil fit-risk-model``): a record, not used to score."""
+
+    model_config = STRICT
+    metric: MetricName
+    until: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    n: Annotated[int, Field(ge=0)]
+
+
+class LogisticRiskModelConfig(BaseModel):
+    """``logit p = intercept + Σ coefficient · feature``; features are dotted paths."""
+
+    model_config = STRICT
+    kind: Literal["logistic"]
+    intercept: float
+    coefficients: dict[FeaturePath, float] = Field(default_factory=dict)
+    version: str | None = None
+    fitted_on: FittedOn | None = None
+
+    @model_validator(mode="after")
+    def _default_version(self) -> LogisticRiskModelConfig:
+        if self.version is None:
+            body = json.dumps(
+                {"intercept": self.intercept, "coefficients": self.coefficients}, sort_keys=True
+            )
+            digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+            object.__setattr__(self, "version", f"logistic-{digest}")
+        return self
+
+    def build(self) -> LogisticRiskModel:
+        return LogisticRiskModel(self.intercept, dict(self.coefficients), str(self.version))
+
+
+RiskModelConfig = Annotated[
+    Annotated[LogisticRiskModelConfig, Tag("logistic")],
+    Discriminator(kind_of),
+]
+RISK_MODEL_KINDS = ("logistic",)
+
+Segment = Literal["sex", "imd_quintile", "ethnic_group", "age_band"]
+
+
+class DriftConfig(BaseModel):
+    """Calibration drift of the risk model, watched nationally on y − p (river)."""
+
+    model_config = STRICT
+    detector: Literal["adwin", "page_hinkley"] = "adwin"
+    delta: Annotated[float, Field(gt=0, lt=1)] = 0.002
+
+
+class BaselineConfig(BaseModel):
+    """The in-control patient mix that ``target_arl0`` monitors are calibrated on: a file of
+    predicted risks, one per line (relative paths are relative to the config file)."""
+
+    model_config = STRICT
+    risks: Path
+
+
+class BinaryOutcomeMetric(BaseModel):
+    """A yes/no outcome per procedure (e.g. death within 30 days), risk-adjusted."""
+
+    model_config = STRICT
+    name: MetricName
+    kind: Literal["binary_outcome"]
+    outcome: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    entities: Annotated[list[EntityType], Field(min_length=1)]
+    risk_model: RiskModelConfig
+    monitors: Annotated[list[monitor_configs(*FAMILIES)], Field(min_length=1)]  # type: ignore[valid-type]
+    segments: list[Segment] = Field(default_factory=list)
+    """Inequality segments: the same monitors also run nationally per segment value."""
+    drift: DriftConfig | None = None
+    baseline: BaselineConfig | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> BinaryOutcomeMetric:
+        if len(set(self.entities)) != len(self.entities):
+            raise ValueError("entities: each entity type may appear once")
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("segments: each segment may appear once")
+        unique_monitor_names(self.monitors)
+        needs_baseline = [m.name for m in self.monitors
+                          if isinstance(m, RaCusumConfig) and m.target_arl0 is not None]
+        if needs_baseline and self.baseline is None:
+            raise ValueError(
+                f"monitors {', '.join(map(str, needs_baseline))} give target_arl0: "
+                "declare the baseline patient mix (baseline: {risks: FILE})"
+            )
+        return self
+
+
+# -- the compiled kind -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Charts:
+    """An entity's configured monitors, in config order."""
+
+    monitors: list[Monitor]
+
+
+@dataclass(slots=True)
+class NationalDrift:
+    """The national entity: the risk model's calibration drift."""
+
+    drift: CalibrationDrift
 
 
 def feature_getter(path: str) -> Callable[[ProcedureEvent], Any]:
@@ -61,6 +187,9 @@ _SEGMENT_LABELS: dict[str, Callable[[Any], str | None]] = {
 class BinaryOutcome:
     """A compiled ``binary_outcome`` metric."""
 
+    consumes = frozenset({"procedure"})
+    value_type = Outcome
+
     def __init__(self, config: BinaryOutcomeMetric) -> None:
         self.config = config
         self.name = config.name
@@ -69,7 +198,8 @@ class BinaryOutcome:
         self.features = tuple((p, feature_getter(p)) for p in self.model.feature_paths())
         self.monitor_names = tuple(str(m.name) for m in config.monitors)
         self.monitor_kinds = tuple(m.kind for m in config.monitors)
-        self.monthly = tuple(kind == "xmr" for kind in self.monitor_kinds)
+        self.monthly = tuple(MONITORS[kind].observation_type is MonthlyOutcome
+                             for kind in self.monitor_kinds)
         self.needs_month = any(self.monthly)
 
     def feature_values(self, event: ProcedureEvent) -> tuple[Any, ...]:
@@ -115,63 +245,85 @@ class BinaryOutcome:
                     found.append(("segment", f"{segment}={label}"))
         return tuple(found)
 
-    def new_entity(self, entity_type: str) -> list[Any]:
-        if entity_type == "national":
-            from signals.calibration_drift import CalibrationDrift  # river: import on use
+    def observe(self, event: Event) -> Sequence[Observation | Awaiting]:
+        """A procedure's observation, complete if it carries the outcome, else awaited."""
+        assert isinstance(event, ProcedureEvent)
+        p = self.risk(event)
+        entities = self.entities(event)
+        outcome = event.outcomes.get(self.outcome)
+        if outcome is None:
+            return (Awaiting(self.name, self.outcome, p, entities),)
+        return (Observation(self.name, Outcome(int(outcome), p), entities, event.event_id,
+                            event.episode_id, event.occurred_at, event.provider.ods_code),)
 
+    def new_entity(self, entity_type: str) -> Charts | NationalDrift:
+        if entity_type == "national":
             drift = self.config.drift
             assert drift is not None
-            return [CalibrationDrift(drift.detector, {"delta": drift.delta}
-                                     if drift.detector == "adwin" else {})]
-        return [m.build() for m in self.config.monitors]
+            return NationalDrift(CalibrationDrift(
+                drift.detector, {"delta": drift.delta} if drift.detector == "adwin" else {}))
+        context = BuildContext()
+        return Charts([m.build(context) for m in self.config.monitors])
 
     def apply(self, observation: Observation, entity_type: str,
-              monitors: list[Any]) -> list[Finding]:
-        y, p = observation.values
-        if entity_type == "national":
-            return self._drift(y, p, monitors[0])
-        month = None
+              state: Charts | NationalDrift) -> list[Finding]:
+        outcome = observation.values
+        assert isinstance(outcome, Outcome)
+        if isinstance(state, NationalDrift):
+            return self._drift(outcome, state.drift)
+        monthly = None
         if self.needs_month:
             at = observation.occurred_at
-            month = f"{at.year:04d}-{at.month:02d}"
+            monthly = MonthlyOutcome(outcome.y, outcome.p, f"{at.year:04d}-{at.month:02d}")
         findings: list[Finding] = []
-        for index, monitor in enumerate(monitors):
-            crossing = (monitor.update(y, p, month) if self.needs_month and self.monthly[index]
-                        else monitor.update(y, p))
+        for index, monitor in enumerate(state.monitors):
+            is_monthly = self.monthly[index] if monthly is not None else False
+            crossing = monitor.update(monthly if is_monthly else outcome)
             if crossing is not None:
                 findings.append(Finding(
                     self.monitor_names[index], self.monitor_kinds[index], crossing,
-                    direction_of(monitor), monitor.n, monitor.observed, monitor.expected,
-                    {"rule": monitor.last_rule} if self.monthly[index] else None,
+                    crossing.direction.value, monitor.n, monitor.observed, monitor.expected,
+                    {"rule": getattr(monitor, "last_rule", None)} if is_monthly else None,
                 ))
         return findings
 
-    def _drift(self, y: int, p: float, drift: Any) -> list[Finding]:
+    def _drift(self, outcome: Outcome, drift: CalibrationDrift) -> list[Finding]:
         """Calibration drift of the risk model nationally: an operator-level signal."""
-        found = drift.update(y, p)
-        if found is None:
+        crossing = drift.update(outcome)
+        found = drift.last_drift
+        if crossing is None or found is None:
             return []
-        crossing = Crossing(Level.ALERT, found.mean_after, found.mean_before)
-        return [Finding(DRIFT_MONITOR, "calibration_drift", crossing, found.direction.value,
-                        found.n, None, None,
+        return [Finding(DRIFT_MONITOR, "calibration_drift", crossing,
+                        crossing.direction.value, found.n, None, None,
                         {**found.as_dict(), "risk_model_version": self.model.version})]
 
-    def records(self, entity_type: str, monitors: list[Any]) -> Iterator[dict[str, Any]]:
-        if entity_type == "national":
-            drift = monitors[0]
+    def signal_fields(self, finding: Finding) -> dict[str, Any]:
+        fields: dict[str, Any] = {"risk_model_version": self.model.version}
+        if finding.expected is not None and finding.observed is not None:
+            # VLAD context: statistical lives saved (expected − observed) so far.
+            fields["vlad"] = finding.expected - finding.observed
+        return fields
+
+    def records(self, entity_type: str,
+                state: Charts | NationalDrift) -> Iterator[dict[str, Any]]:
+        if isinstance(state, NationalDrift):
+            drift = state.drift
             yield {"monitor": DRIFT_MONITOR, "monitor_kind": "calibration_drift",
                    "direction": None, "statistic": None, "n": drift.n, "observed": None,
                    "expected": None, "details": {"drifts": drift.drifts},
                    "state": drift.to_state()}
             return
-        for name, kind, monitor, config in zip(self.monitor_names, self.monitor_kinds, monitors,
-                                               self.config.monitors, strict=True):
+        for name, kind, monitor, config in zip(self.monitor_names, self.monitor_kinds,
+                                               state.monitors, self.config.monitors,
+                                               strict=True):
             calibration = getattr(config, "calibration", None)
+            direction = None if monitor.two_sided or monitor.direction is None \
+                else monitor.direction.value
             yield {
                 "monitor": name,
                 "monitor_kind": kind,
-                "direction": direction_of(monitor) if kind not in TWO_SIDED else None,
-                "statistic": getattr(monitor, "statistic", getattr(monitor, "value", None)),
+                "direction": direction,
+                "statistic": monitor.statistic,
                 "n": monitor.n,
                 "observed": monitor.observed,
                 "expected": monitor.expected,
@@ -179,13 +331,13 @@ class BinaryOutcome:
                 **({"calibration": calibration} if calibration else {}),
             }
 
-    def dump(self, monitors: list[Any]) -> list[dict[str, Any]]:
-        return [m.to_state() for m in monitors]
+    def dump(self, state: Charts | NationalDrift) -> list[dict[str, Any]]:
+        if isinstance(state, NationalDrift):
+            return [state.drift.to_state()]
+        return [m.to_state() for m in state.monitors]
 
-    def load(self, entity_type: str, states: list[dict[str, Any]]) -> list[Any]:
+    def load(self, entity_type: str, data: list[dict[str, Any]]) -> Charts | NationalDrift:
         if entity_type == "national":
-            from signals.calibration_drift import CalibrationDrift
-
-            return [CalibrationDrift.from_state(states[0])]
-        return [MONITOR_CLASSES[kind].from_state(state)
-                for kind, state in zip(self.monitor_kinds, states, strict=True)]
+            return NationalDrift(CalibrationDrift.from_state(data[0]))
+        return Charts([MONITORS[kind].monitor.from_state(state)
+                       for kind, state in zip(self.monitor_kinds, data, strict=True)])
