@@ -295,3 +295,17 @@ def test_a_broken_monitor_kind_fails_conformance(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout[-2000:]
     assert "TypeError" in result.stdout, result.stdout[-2000:]
     assert "passed" not in result.stdout.splitlines()[-1], result.stdout[-500:]
+
+
+def test_the_readme_monitor_table_is_the_registry() -> None:
+    """The README's table of configurable monitor kinds names exactly the registered kinds,
+    each with the metric kinds that accept it."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Monitors", 1)[1].split("\n###", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines()
+            if line.startswith("| `")]
+    documented = {kind.strip().strip("`"): {m.strip() for m in used.split(",")}
+                  for kind, used in rows}
+    registered = {kind: {m for m, spec in METRICS.items() if kind in spec.monitor_kinds}
+                  for kind in MONITORS}
+    assert documented == registered
