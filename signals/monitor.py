@@ -44,7 +44,6 @@ import enum
 import types
 import typing
 from collections import deque
-from functools import cache
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from signals.crossing import Crossing, Direction
@@ -109,17 +108,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@cache
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
 def _state_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     """(name, reviver) for each state field of a dataclass: a reviver turns the JSON value
     back into the field's type where JSON loses it (enums, deques), else it is ``None``."""
+    known = _FIELDS.get(cls)
+    if known is not None:
+        return known
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         if f.name.startswith("_") or not f.init:
             continue
         out.append((f.name, _reviver(hints.get(f.name))))
-    return tuple(out)
+    _FIELDS[cls] = found = tuple(out)
+    return found
 
 
 def _reviver(hint: Any) -> Any:

@@ -117,13 +117,13 @@ class LogisticRiskModel:
                 for c, v in zip(self._numeric, values, strict=True):
                     x += c * v  # type: ignore[operator]
                 return x
-            for (_, c, levels), v in zip(self._plan, values, strict=True):
+            for (_, coefficient, levels), v in zip(self._plan, values, strict=True):
                 if levels is None:
-                    x += c * v  # type: ignore[operator]
+                    x += coefficient * v  # type: ignore[operator]
                 elif v.__class__ is str:
-                    x += levels.get(v, 0.0)  # type: ignore[arg-type]
+                    x += levels.get(v, 0.0)
                 else:
-                    x += c * v  # type: ignore[operator]
+                    x += coefficient * v  # type: ignore[operator]
         except TypeError:
             # Off the hot path: say which feature was wrong, and how.
             self._diagnose(values)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
@@ -52,7 +52,10 @@ class ConfigError(ValueError):
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
-MetricConfig = metric_configs()
+if TYPE_CHECKING:
+    MetricConfig = Any
+else:
+    MetricConfig = metric_configs()
 
 
 class VigilConfig(BaseModel):
@@ -60,7 +63,7 @@ class VigilConfig(BaseModel):
 
     model_config = STRICT
     registry: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    metrics: Annotated[list[MetricConfig], Field(min_length=1)]  # type: ignore[valid-type]
+    metrics: Annotated[list[MetricConfig], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> VigilConfig:

@@ -205,7 +205,7 @@ class Pipeline:
     def _signal(self, observation: Observation, kind: MetricKind, entity_type: str,
                 entity_id: str, finding: Finding) -> dict[str, Any]:
         level = finding.crossing.level.value
-        signal = {
+        signal: dict[str, Any] = {
             "signal_id": signal_id(self.registry, observation.metric, finding.monitor,
                                    entity_type, entity_id, finding.n, level),
             "registry": self.registry,

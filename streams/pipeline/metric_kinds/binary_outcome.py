@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from pydantic import (
 from signals import segments
 from signals.calibration_drift import CalibrationDrift
 from signals.monitor import Monitor
-from signals.monitor_config import BuildContext
+from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import MonthlyOutcome, Outcome
 from signals.ra_cusum import RaCusumConfig
 from signals.risk_model import LogisticRiskModel
@@ -46,6 +46,10 @@ from streams.pipeline.registry.monitors import MONITORS, monitor_configs
 
 FAMILIES = (Outcome, MonthlyOutcome)
 """The observation families this kind feeds its monitors."""
+if TYPE_CHECKING:
+    MonitorConfigs = MonitorConfig
+else:
+    MonitorConfigs = monitor_configs(*FAMILIES)
 NATIONAL = ("national", "all")
 """The entity whose monitors watch the whole registry (calibration drift of the model)."""
 DRIFT_MONITOR = "risk_model_drift"
@@ -121,7 +125,7 @@ class BinaryOutcomeMetric(BaseModel):
     outcome: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     entities: Annotated[list[EntityType], Field(min_length=1)]
     risk_model: RiskModelConfig
-    monitors: Annotated[list[monitor_configs(*FAMILIES)], Field(min_length=1)]  # type: ignore[valid-type]
+    monitors: Annotated[list[MonitorConfigs], Field(min_length=1)]
     segments: list[Segment] = Field(default_factory=list)
     """Inequality segments: the same monitors also run nationally per segment value."""
     drift: DriftConfig | None = None

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, model_validator
 
 from signals.implant_exposure import ImplantExposure
 from signals.monitor import Monitor
-from signals.monitor_config import BuildContext
+from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import Exposure, ImplantTally
 from signals.ptir_outlier import PtirOutlier
 from streams.contract.events import Event, ProcedureEvent, RevisionEvent
@@ -27,6 +27,10 @@ from streams.pipeline.registry.monitors import MONITORS, monitor_configs
 
 IMPLANT, REVISION = "implant", "revision"
 FAMILIES = (Exposure,)
+if TYPE_CHECKING:
+    MonitorConfigs = MonitorConfig
+else:
+    MonitorConfigs = monitor_configs(*FAMILIES)
 
 
 class Level1Config(BaseModel):
@@ -48,7 +52,7 @@ class DeviceExposureMetric(BaseModel):
     kind: Literal["device_exposure"]
     entities: Annotated[list[Literal["device"]], Field(min_length=1, max_length=1)]
     benchmark_per_100_years: Annotated[float, Field(gt=0)]
-    monitors: list[monitor_configs(*FAMILIES)] = Field(default_factory=list)  # type: ignore[valid-type]
+    monitors: list[MonitorConfigs] = Field(default_factory=list)
     level1: Level1Config = Field(default_factory=Level1Config)
 
     @model_validator(mode="after")
