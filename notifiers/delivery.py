@@ -191,7 +191,8 @@ class Dispatcher:
             if delivery.ident not in self._inflight:
                 task = asyncio.create_task(self._deliver(delivery))
                 self._inflight[delivery.ident] = task
-                task.add_done_callback(lambda _t, i=delivery.ident: self._inflight.pop(i, None))
+                # mypy cannot type a lambda's default argument (it binds this delivery's ident).
+                task.add_done_callback(lambda _t, i=delivery.ident: self._inflight.pop(i, None))  # type: ignore[misc]
                 report.started += 1
         if wait:
             for outcome in await asyncio.gather(*list(self._inflight.values())):

@@ -111,7 +111,7 @@ def _variables(facts: NotificationFacts) -> dict[str, str]:
     observed, expected = s.get("observed"), s.get("expected")
     ratio = (observed / expected if isinstance(observed, int | float)
              and isinstance(expected, int | float) and expected else None)
-    direction = s.get("direction")
+    direction: Any = s.get("direction")  # any value; unknown ones read "different"
     entity = f"{s.get('entity_type', 'entity')} {s.get('entity_id', '?')}"
     status_word = "confirmed" if facts.confirmed else "preliminary"
     status = ("CONFIRMED after review by the audit." if facts.confirmed else

@@ -142,7 +142,7 @@ class Stage(BaseModel):
 
     def all_recipients(self) -> set[str]:
         """Everyone this stage may write to, at entry or at a deadline."""
-        found = set(self.notify)
+        found: set[str] = set(self.notify)
         for step in self.on_deadline:
             found.update(step.recipients(self))
         return found

@@ -124,7 +124,9 @@ class EscalationLog(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
-        ...
+        # A real no-op, not `...` (which makes a protocol member abstract): memory:// has
+        # nothing to release and inherits it.
+        return None
 
     def __enter__(self) -> Self:
         return self

@@ -18,7 +18,7 @@ extra fields are accepted and dropped.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +36,7 @@ from pydantic import (
 from streams.contract import identifiers
 from streams.contract.pseudonym import Pseudonymiser
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Final = "1"
 
 _config = ConfigDict(extra="ignore", frozen=True)
 
