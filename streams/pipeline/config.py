@@ -55,6 +55,7 @@ from signals.ra_cusum import RiskAdjustedCusum
 from signals.ra_ewma import RiskAdjustedEwma
 from signals.risk_model import LogisticRiskModel
 from signals.vlad import Vlad
+from streams.contract.validation import error_items
 
 _strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -508,12 +509,7 @@ _KIND_TAGS = {"logistic", *MONITOR_KINDS, *METRIC_KINDS}
 
 def _problems(error: ValidationError) -> list[str]:
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        loc = [p for p in item["loc"] if p not in _KIND_TAGS and p != "[key]"]
-        path = ""
-        for part in loc:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = item["msg"].removeprefix("Value error, ")
+    for path, message, item in error_items(error, hide=_KIND_TAGS | {"[key]"}):
         if item["type"] == "union_tag_invalid":
             ctx = item.get("ctx") or {}
             message = f"unknown kind {ctx.get('tag')!r}; known kinds: {ctx.get('expected_tags')}"
