@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.synthetic import SyntheticRegistry, synthetic_events
 
 

@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.cli.main import sample_paths  # noqa: E402
+from streams.bundled_samples import sample_paths  # noqa: E402
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
 

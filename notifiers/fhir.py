@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from notifiers.messages import NotificationFacts
+    from notifiers.notification_facts import NotificationFacts
 
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 _SYSTEMS = {

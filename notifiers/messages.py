@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from notifiers.fhir import communication
+from notifiers.notification_facts import NotificationFacts
 
 SCHEMA = "vigil.notification/1"
 AGGREGATE_FIELDS = (
@@ -48,27 +48,6 @@ def aggregate(signal: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(details, Mapping) and isinstance(details.get("providers"), list):
         out["providers"] = [str(code) for code in details["providers"]]
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationFacts:
-    """Everything a notification may say about a case at one moment."""
-
-    key: str
-    case_id: str
-    policy: str
-    stage: str
-    purpose: str  # stage | reminder | non_response | withdrawn
-    recipient: str
-    signal: Mapping[str, Any]
-    confirmed: bool
-    at: datetime
-    expects: str | None = None  # the awaited action, if a response is asked for
-    respond_by: date | None = None
-    reminder_number: int = 0
-    signed_off_by: str | None = None
-    reason: str | None = None
-    stage_outcome: str | None = None
 
 
 _ASKED = {
@@ -170,6 +149,7 @@ def body(facts: NotificationFacts) -> dict[str, Any]:
 def render(template: str, facts: NotificationFacts, *, fhir: bool = True) -> dict[str, Any]:
     """Subject, text, JSON body and (optionally) a FHIR R4 ``Communication``.
 
+    >>> from datetime import datetime
     >>> facts = NotificationFacts(
     ...     key="c1:p:s:provider:stage", case_id="c1", policy="p", stage="s", purpose="stage",
     ...     recipient="provider", confirmed=False, at=datetime(2027, 1, 4),

@@ -31,7 +31,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from notifiers.rules import RulesError, _path
+from notifiers.rules import RulesError
+from streams.contract.validation import error_messages
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -120,5 +121,6 @@ def load_recipients(path: str | Path) -> RecipientsConfig:
     except yaml.YAMLError as error:
         raise RulesError([f"{path}: not valid YAML: {error}"]) from None
     except ValidationError as error:
-        raise RulesError([f"{path.name}: {_path(e['loc']) or '(top)'}: {e['msg']}"
-                          for e in error.errors()]) from None
+        raise RulesError([f"{path.name}: {line}" for line in
+                          error_messages(error, strip_value_error=False, top="(top)")]
+                         ) from None

@@ -24,6 +24,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from streams.contract.validation import error_messages
+
 Recipient = Literal["provider", "cqc", "mhra", "operator", "commissioner"]
 REGULATORS: frozenset[str] = frozenset({"cqc", "mhra"})
 EntityType = Literal["provider", "clinician", "device", "segment", "national"]
@@ -209,13 +211,6 @@ class RulesError(Exception):
         self.errors = errors
 
 
-def _path(loc: Iterable[Any]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def _cross_references(rules: Rules, templates: Iterable[str] | None) -> list[str]:
     known = set(templates) if templates is not None else None
     errors = []
@@ -257,8 +252,9 @@ def parse_rules(data: Any, source: str = "<rules>",
     try:
         rules = Rules.model_validate(data)
     except ValidationError as error:
-        raise RulesError([f"{source}: {_path(e['loc'])}: {e['msg']}"
-                          for e in error.errors()]) from None
+        # An error about the whole file keeps an empty path ("source: : message").
+        raise RulesError([f"{source}: {line}" for line in
+                          error_messages(error, strip_value_error=False, top="")]) from None
     errors = _cross_references(rules, templates)
     if errors:
         raise RulesError([f"{source}: {e}" for e in errors])

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from notifiers.cli.log_options import add_log_option, open_existing
 from notifiers.log.chain import canonical_json, rfc3339
-from notifiers.log.escalation_log import DEFAULT_LOG_URL, EscalationLog, LogEntry, open_log
+from notifiers.log.escalation_log import EscalationLog, LogEntry
+from streams.console import EXIT_FAILED, EXIT_USAGE
 
 EXPORT_COLUMNS = ("seq", "at", "kind", "case_id", "entity_id", "payload", "prev_hash", "hash")
 
@@ -53,26 +54,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=export_command)
 
 
-def add_log_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log",
-        help=f"escalation log URL (default: $VIGIL_ESCALATION_LOG or {DEFAULT_LOG_URL})",
-    )
-
-
-def log_url(args: argparse.Namespace) -> str:
-    """The URL given, else the environment's, else the default (read when the command runs)."""
-    return getattr(args, "log", None) or os.environ.get("VIGIL_ESCALATION_LOG") or DEFAULT_LOG_URL
-
-
-def open_existing(args: argparse.Namespace) -> EscalationLog | str:
-    """The log named by ``args`` (never created), or why it cannot be opened."""
-    try:
-        return open_log(log_url(args), create=False)
-    except Exception as exc:  # the boundary: any failure to open becomes a reported value
-        return f"cannot open escalation log: {exc}"
-
-
 def _open(args: argparse.Namespace) -> EscalationLog | None:
     log = open_existing(args)
     if isinstance(log, str):
@@ -85,20 +66,20 @@ def verify_command(args: argparse.Namespace) -> int:
     """``vigil audit verify``: 0 when the chain is intact, 1 when not, 2 when unreadable."""
     log = _open(args)
     if log is None:
-        return 2
+        return EXIT_USAGE
     try:
         result = log.verify()
     finally:
         log.close()
     print(json.dumps(result.to_dict(), ensure_ascii=False))
-    return 0 if result.ok else 1
+    return 0 if result.ok else EXIT_FAILED
 
 
 def show_command(args: argparse.Namespace) -> int:
     """``vigil audit show``: human-readable lines, oldest first."""
     log = _open(args)
     if log is None:
-        return 2
+        return EXIT_USAGE
     try:
         selected = log.entries(
             case_id=getattr(args, "case_id", None),
@@ -133,7 +114,7 @@ def export_command(args: argparse.Namespace) -> int:
     """``vigil audit export``: all entries with their hashes, as JSON lines or CSV."""
     log = _open(args)
     if log is None:
-        return 2
+        return EXIT_USAGE
     out_path = getattr(args, "out", None)
     try:
         if out_path:

@@ -17,11 +17,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from notifiers.case_decisions import CaseActionError
-from notifiers.cli.audit import add_log_option, log_url, open_existing
+from notifiers.cli.log_options import add_log_option, log_url, open_existing
 from notifiers.engine import EscalationEngine, UnknownCase
+from streams.console import EXIT_USAGE, refused
 
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
 ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
            "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
 
@@ -66,8 +65,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             case = engine.case(args.case_id).to_dict()
             history = engine.history(args.case_id)
         except UnknownCase:
-            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
-            return EXIT_REFUSED
+            return refused(f"vigil case: no case {args.case_id}")
     print(_row(case))
     for entry in history:
         print(f"  {entry.seq:>6} {entry.at.isoformat()} {entry.kind}")
@@ -85,11 +83,9 @@ def cmd_act(args: argparse.Namespace) -> int:
                                  note=args.note, details=details)
             case = engine.case(args.case_id).to_dict()
         except UnknownCase:
-            print(f"vigil case: no case {args.case_id}", file=sys.stderr)
-            return EXIT_REFUSED
+            return refused(f"vigil case: no case {args.case_id}")
         except CaseActionError as error:
-            print(f"vigil case: {error}", file=sys.stderr)
-            return EXIT_REFUSED
+            return refused(f"vigil case: {error}")
     print(f"{args.case_command} recorded on {args.case_id} by {args.by}: now {case['status']}"
           f" at {case['policy']}/{case['stage'] or '-'}")
     print(json.dumps({"case_id": args.case_id, "status": case["status"],

@@ -8,8 +8,7 @@ import sys
 
 from notifiers.rules import RulesError, default_rules_path, load_rules
 from notifiers.rules_explain import explain
-
-EXIT_INVALID = 2
+from streams.console import EXIT_USAGE
 
 
 def _load(path: str):  # type: ignore[no-untyped-def]
@@ -25,7 +24,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in error.errors:
             print(line, file=sys.stderr)
         print(json.dumps({"ok": False, "errors": error.errors}))
-        return EXIT_INVALID
+        return EXIT_USAGE
     assert rules is not None
     print(f"{args.rules}: {len(rules.routes)} routes, {len(rules.policies)} policies; "
           f"version {rules.version}")
@@ -39,7 +38,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if error is not None:
         for line in error.errors:
             print(line, file=sys.stderr)
-        return EXIT_INVALID
+        return EXIT_USAGE
     assert rules is not None
     print(explain(rules, args.rules), end="")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 
+from notifiers.log.base import EscalationLog
 from notifiers.log.chain import (
     GENESIS_HASH,
     LogEntry,
@@ -18,7 +19,6 @@ from notifiers.log.chain import (
     check_head,
     extend_chain,
 )
-from notifiers.log.escalation_log import EscalationLog
 
 
 class MemoryEscalationLog(EscalationLog):

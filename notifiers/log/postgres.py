@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from notifiers.log.base import EscalationLog
 from notifiers.log.chain import (
     GENESIS_HASH,
     LogEntry,
@@ -32,7 +33,6 @@ from notifiers.log.chain import (
     extend_chain,
     paged_entries,
 )
-from notifiers.log.escalation_log import EscalationLog
 
 TABLE = "escalation_log"
 PAGE_SIZE = 1000

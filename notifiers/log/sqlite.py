@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from notifiers.log.base import EscalationLog
 from notifiers.log.chain import (
     GENESIS_HASH,
     LogEntry,
@@ -30,7 +31,6 @@ from notifiers.log.chain import (
     paged_entries,
     rfc3339,
 )
-from notifiers.log.escalation_log import EscalationLog
 
 TABLE = "escalation_log"
 PAGE_SIZE = 1000

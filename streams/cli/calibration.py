@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +18,11 @@ from typing import Any
 from signals import calibration
 from signals.markov_arl import markov_arl, poisson_markov_arl
 from signals.simulated_arl import poisson_simulated_arl, simulated_arl
-from streams.cli.risk_model import baseline_rows, parse_until
+from streams.console import usage_error
 from streams.contract.pseudonym import Pseudonymiser
+from streams.pipeline.baseline import baseline_rows, parse_until
 from streams.pipeline.config import ConfigError, load_config, read_risks
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
-
-EXIT_USAGE = 2
 
 
 class UsageError(ValueError):
@@ -61,8 +59,7 @@ def cmd_arl(args: argparse.Namespace) -> int:
             return _print(_poisson_arl(args))
         risks = patient_mix(args)
     except (UsageError, ConfigError, OSError, ValueError) as error:
-        print(f"vigil arl: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(f"vigil arl: {error}")
     odds_ratio = _required(args.odds_ratio, "--odds-ratio")
     if args.method == "simulation":
         estimate = simulated_arl(args.h, odds_ratio, risks, runs=args.runs, seed=args.seed)
@@ -96,8 +93,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             raise UsageError("--false-signal-prob needs --horizon (patients or steps)")
         result = _poisson_h(args) if args.chart == "poisson" else _bernoulli_h(args)
     except (UsageError, ConfigError, OSError, ValueError) as error:
-        print(f"vigil calibrate: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(f"vigil calibrate: {error}")
     result["seconds"] = round(time.perf_counter() - started, 3)
     return _print(result)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from streams.console import usage_error
 
 if TYPE_CHECKING:
     from signals.funnel import FunnelInput
@@ -39,13 +40,11 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 
     monitors = Path(args.replay_out) / "monitors.jsonl"
     if not monitors.is_file():
-        print(f"vigil funnel: {monitors} not found (run vigil replay first)", file=sys.stderr)
-        return 2
+        return usage_error(f"vigil funnel: {monitors} not found (run vigil replay first)")
     rows = funnel_inputs(monitors, args.metric, args.entity_type)
     if len(rows) < 2:
-        print(f"vigil funnel: {len(rows)} {args.entity_type} entities with expected > 0 for "
-              f"metric {args.metric!r}; a funnel needs at least 2", file=sys.stderr)
-        return 2
+        return usage_error(f"vigil funnel: {len(rows)} {args.entity_type} entities with "
+                           f"expected > 0 for metric {args.metric!r}; a funnel needs at least 2")
     snapshot = funnel_snapshot(rows, overdispersion=args.overdispersion,
                                min_expected=args.min_expected)
     out = Path(args.out or args.replay_out)

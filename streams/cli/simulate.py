@@ -1,24 +1,6 @@
-"""``vigil simulate``: a seeded synthetic registry feed with injected outliers.
-
-Writes contract events (JSON lines, in event-time order) to stdout or a file, or streams them
-at ``--rate`` events per second to the events topic, keyed by provider exactly as
-``vigil produce`` keys a file (:func:`streams.cli.worker.event_keys`).
-
-The outliers are put on fixed, named entities so that a demo can say what to expect:
-
-* ``--bad-clinician-odds R``: the second clinician of the third provider has odds of death
-  multiplied by R;
-* ``--better-provider-odds R``: the sixth provider (modulo the count) has its odds
-  multiplied by R (< 1: better than expected);
-* ``--bad-device-rate R``: the fourth device revises R times as often as the benchmark;
-* ``--low-ascertainment F``: the seventh provider submits only a fraction F of its cases.
-
->>> spec, outliers = outlier_spec(procedures=10, bad_clinician_odds=3, low_ascertainment=0.5)
->>> outliers
-{'bad_clinician': '7000201', 'low_ascertainment': 'R1G'}
->>> spec.clinician_odds, spec.ascertainment
-({'7000201': 3.0}, {'R1G': 0.5})
-"""
+"""``vigil simulate``: write the synthetic registry feed with injected outliers
+(:mod:`streams.synthetic_feed`) to stdout or a file, or stream it at ``--rate`` events per
+second to the events topic."""
 
 from __future__ import annotations
 
@@ -26,63 +8,14 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from streams.synthetic import (
-    SyntheticRegistry,
-    clinician_codes,
-    device_codes,
-    provider_codes,
-    synthetic_events,
-)
-
-EXIT_USAGE = 2
-
-
-def outlier_spec(*, procedures: int = 20000, providers: int = 8,
-                 clinicians_per_provider: int = 3, devices: int = 6, seed: int = 2026,
-                 bad_clinician_odds: float | None = None,
-                 better_provider_odds: float | None = None,
-                 bad_device_rate: float | None = None,
-                 low_ascertainment: float | None = None,
-                 late_outcome_fraction: float = 0.3, invalid_fraction: float = 0.01,
-                 minutes_between: tuple[int, int] = (5, 90),
-                 ) -> tuple[SyntheticRegistry, dict[str, str]]:
-    """The registry to generate and the entities that carry each injected outlier."""
-    if providers < 1 or clinicians_per_provider < 1:
-        raise ValueError("need at least one provider and one clinician per provider")
-    codes = provider_codes(providers)
-    gtins = device_codes(devices)
-    outliers: dict[str, str] = {}
-    clinician_odds: dict[str, float] = {}
-    provider_odds: dict[str, float] = {}
-    device_rate: dict[str, float] = {}
-    ascertainment: dict[str, float] = {}
-    if bad_clinician_odds is not None:
-        gmc = clinician_codes(2 % providers, clinicians_per_provider)[
-            1 % clinicians_per_provider]
-        clinician_odds[gmc] = float(bad_clinician_odds)
-        outliers["bad_clinician"] = gmc
-    if better_provider_odds is not None:
-        provider_odds[codes[5 % providers]] = float(better_provider_odds)
-        outliers["better_provider"] = codes[5 % providers]
-    if bad_device_rate is not None and gtins:
-        device_rate[gtins[3 % devices]] = float(bad_device_rate)
-        outliers["bad_device"] = gtins[3 % devices]
-    if low_ascertainment is not None:
-        ascertainment[codes[6 % providers]] = float(low_ascertainment)
-        outliers["low_ascertainment"] = codes[6 % providers]
-    spec = SyntheticRegistry(
-        procedures=procedures, providers=providers,
-        clinicians_per_provider=clinicians_per_provider, seed=seed,
-        minutes_between=minutes_between, late_outcome_fraction=late_outcome_fraction,
-        invalid_fraction=invalid_fraction, clinician_odds=clinician_odds,
-        provider_odds=provider_odds, devices=devices, device_rate_ratio=device_rate,
-        submissions=True, ascertainment=ascertainment,
-    )
-    return spec, outliers
+from streams.console import EXIT_USAGE, usage_error
+from streams.settings_loading import load_settings
+from streams.synthetic import synthetic_events
+from streams.synthetic_feed import add_feed_arguments, spec_from_args, stream_events
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -96,41 +29,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.set_defaults(func=cmd_simulate)
 
 
-def add_feed_arguments(p: argparse.ArgumentParser, *, procedures: int = 20000,
-                       bad_clinician: float | None = None, better_provider: float | None = None,
-                       bad_device: float | None = None,
-                       low_ascertainment: float | None = None) -> None:
-    """The registry options shared by ``vigil simulate`` and ``vigil demo``."""
-    p.add_argument("--procedures", type=int, default=procedures,
-                   help=f"procedures to generate (default {procedures})")
-    p.add_argument("--providers", type=int, default=8)
-    p.add_argument("--clinicians-per-provider", type=int, default=3)
-    p.add_argument("--devices", type=int, default=6, help="implant GTINs (0: no implants)")
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--late-outcomes", type=float, default=0.3,
-                   help="fraction of outcomes arriving 30 days later (default 0.3)")
-    p.add_argument("--invalid", type=float, default=0.01,
-                   help="fraction of invalid events sprinkled in (default 0.01)")
-    p.add_argument("--bad-clinician-odds", type=float, default=bad_clinician,
-                   help="odds multiplier of death for one clinician")
-    p.add_argument("--better-provider-odds", type=float, default=better_provider,
-                   help="odds multiplier for one provider (< 1: better than expected)")
-    p.add_argument("--bad-device-rate", type=float, default=bad_device,
-                   help="revision rate ratio of one device")
-    p.add_argument("--low-ascertainment", type=float, default=low_ascertainment,
-                   help="fraction of its cases one provider submits")
-
-
-def spec_from_args(args: argparse.Namespace) -> tuple[SyntheticRegistry, dict[str, str]]:
-    return outlier_spec(
-        procedures=args.procedures, providers=args.providers,
-        clinicians_per_provider=args.clinicians_per_provider, devices=args.devices,
-        seed=args.seed, bad_clinician_odds=args.bad_clinician_odds,
-        better_provider_odds=args.better_provider_odds,
-        bad_device_rate=args.bad_device_rate, low_ascertainment=args.low_ascertainment,
-        late_outcome_fraction=args.late_outcomes, invalid_fraction=args.invalid)
-
-
 def write_events(lines: Iterable[str], out: TextIO) -> int:
     count = 0
     for line in lines:
@@ -139,23 +37,11 @@ def write_events(lines: Iterable[str], out: TextIO) -> int:
     return count
 
 
-async def stream_events(settings: Any, lines: Iterator[str], rate: float, *,
-                        seconds: float | None = None, stop: asyncio.Event | None = None) -> int:
-    """Publish ``lines`` to the events topic at about ``rate`` per second, keyed by provider;
-    return how many were sent. Stops at the end of ``lines``, after ``seconds`` or when
-    ``stop`` is set."""
-    from streams.cli.worker import publish
-
-    return await publish(settings, (line.encode() for line in lines), rate=rate,
-                         seconds=seconds, stop=stop)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         spec, outliers = spec_from_args(args)
     except ValueError as error:
-        print(f"vigil simulate: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(f"vigil simulate: {error}")
     print(f"vigil simulate: injected outliers {json.dumps(outliers)}", file=sys.stderr)
     lines = synthetic_events(spec)
     if args.rate is None:
@@ -167,15 +53,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"events": count, "outliers": outliers}),
               file=sys.stderr if args.out == "-" else sys.stdout)
         return 0
-    from streams.cli.worker import _settings
-
-    settings = _settings()
+    settings = load_settings()
     if settings is None:
         return EXIT_USAGE
     if not settings.bootstrap_servers:
-        print("vigil simulate: --rate needs a Kafka cluster (VIGIL_BOOTSTRAP_SERVERS)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("vigil simulate: --rate needs a Kafka cluster "
+                           "(VIGIL_BOOTSTRAP_SERVERS)")
     try:
         sent = asyncio.run(stream_events(settings, lines, args.rate, seconds=args.seconds))
     except KeyboardInterrupt:

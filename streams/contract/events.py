@@ -35,6 +35,7 @@ from pydantic import (
 
 from streams.contract import identifiers
 from streams.contract.pseudonym import Pseudonymiser
+from streams.contract.validation import error_messages
 
 SCHEMA_VERSION: Final = "1"
 
@@ -201,12 +202,8 @@ def describe_errors(error: ValidationError) -> str:
     ...     print(describe_errors(e))
     gmc_number: String should match pattern '^[0-9]{7}$'
     """
-    parts = []
-    for item in error.errors(include_url=False, include_input=False, include_context=False):
-        loc = _path(item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts)
+    # The first element of a discriminated union's location is the tag; it is not a path.
+    return "; ".join(error_messages(error, union_tags=EVENT_TYPES))
 
 
 def _invalid(error: ValidationError) -> InvalidEvent:
@@ -224,16 +221,6 @@ def _invalid(error: ValidationError) -> InvalidEvent:
     if first["type"] == "model_attributes_type" and not first["loc"]:
         return InvalidEvent("invalid_json", "an event must be a JSON object")
     return InvalidEvent("invalid_event", describe_errors(error))
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    # The first element of a discriminated union's location is the tag; it is not a path.
-    if loc and loc[0] in EVENT_TYPES:
-        loc = loc[1:]
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def json_schema() -> dict[str, Any]:

@@ -25,8 +25,17 @@ import time
 from importlib import resources
 from typing import Any
 
-from streams.dashboard import data
 from streams.dashboard.chart_history import ChartHistory
+from streams.dashboard.data import (
+    FILTERS,
+    case_counts,
+    case_rows,
+    chart_view,
+    entity_index,
+    funnel_view,
+    timeline,
+    verification,
+)
 
 STATIC = {"index.html": "text/html", "app.js": "application/javascript",
           "app.css": "text/css"}
@@ -82,13 +91,13 @@ class DashboardSource:
     def verify(self) -> dict[str, Any]:
         engine = self.engine()
         if engine is None:
-            return data.verification(None)
+            return verification(None)
         head = engine.book.last_seq
         now = time.monotonic()
         cached = self._verified
         if cached is None or (cached[1] != head and now - cached[0] > VERIFY_EVERY):
             cached = self._verified = (now, head, engine.log.verify().to_dict())
-        return data.verification(cached[2])
+        return verification(cached[2])
 
     def case(self, case_id: str) -> dict[str, Any] | None:
         engine = self.engine()
@@ -104,7 +113,7 @@ class DashboardSource:
             return None
         entries = [{"seq": e.seq, "at": rfc3339(e.at), "kind": e.kind, "payload": e.payload,
                     "hash": e.hash} for e in history]
-        return {"case": case.to_dict(), "timeline": data.timeline(entries),
+        return {"case": case.to_dict(), "timeline": timeline(entries),
                 "verification": self.verify()}
 
     # -- monitors --------------------------------------------------------------------------
@@ -140,7 +149,7 @@ class DashboardSource:
         if cached is not None and now - cached[0] < 1.5:
             return cached[1]
         kind = self.worker.pipeline.kinds[metric].config.kind
-        view = data.funnel_view(self.monitor_records(metric, entity_type), metric,
+        view = funnel_view(self.monitor_records(metric, entity_type), metric,
                                 entity_type, higher_is_worse=kind != "participation")
         view["kind"] = kind
         self._funnel_cache[(metric, entity_type)] = (now, view)
@@ -161,16 +170,16 @@ def register(app: Any, source: DashboardSource) -> None:
 
     async def summary(view: Any, request: Any) -> Any:
         query = request.query
-        filters = {name: query.get(name) or None for name in (*data.FILTERS, "q")}
+        filters = {name: query.get(name) or None for name in (*FILTERS, "q")}
         if not filters["status"]:
             filters["status"] = "active"
         cases = source.cases()
         return view.json({
             "generated_at": time.time(),
             "worker": source.worker.settings.app_id,
-            "cases": data.case_rows(cases, **filters),
-            "counts": data.case_counts(cases),
-            "entities": data.entity_index(source.history.entities()),
+            "cases": case_rows(cases, **filters),
+            "counts": case_counts(cases),
+            "entities": entity_index(source.history.entities()),
             "metrics": source.metrics(),
             "verification": source.verify(),
             "updates": source.history.updates,
@@ -184,7 +193,7 @@ def register(app: Any, source: DashboardSource) -> None:
         if series is None:
             return view.json({"error": "no chart history for that entity on this worker"},
                              status=404)
-        return view.json(data.chart_view(series))
+        return view.json(chart_view(series))
 
     async def funnel(view: Any, request: Any) -> Any:
         q = request.query

@@ -1,7 +1,7 @@
 """The README's generated sections: text between ``<!-- NAME:start -->`` and
 ``<!-- NAME:end -->`` markers, rewritten from the code it documents.
 
-- ``settings-reference``: the configuration reference (:mod:`streams.docs.settings_reference`).
+- ``settings-reference``: the configuration reference (:mod:`streams.docs.settings_table`).
 - ``rules``: ``vigil rules explain`` of the bundled escalation rules, its headings moved one
   level down to sit under the README's section.
 
@@ -36,7 +36,7 @@ def rules_markdown() -> str:
 
 
 def _settings_reference() -> str:
-    from streams.docs.settings_reference import settings_reference_markdown
+    from streams.docs.settings_table import settings_reference_markdown
 
     return settings_reference_markdown()
 

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from signals.ra_cusum import RaCusumConfig
+from streams.contract.validation import error_items
 from streams.pipeline.config_types import FEATURE_ROOTS, STRICT
 from streams.pipeline.metric_kinds.binary_outcome import RISK_MODEL_KINDS, BinaryOutcomeMetric
 from streams.pipeline.registry.metrics import METRICS, metric_configs
@@ -164,12 +165,7 @@ _KIND_TAGS = {*RISK_MODEL_KINDS, *MONITORS, *METRICS}
 
 def _problems(error: ValidationError) -> list[str]:
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        loc = [p for p in item["loc"] if p not in _KIND_TAGS and p != "[key]"]
-        path = ""
-        for part in loc:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = item["msg"].removeprefix("Value error, ")
+    for path, message, item in error_items(error, hide=_KIND_TAGS | {"[key]"}):
         if item["type"] == "union_tag_invalid":
             ctx = item.get("ctx") or {}
             message = f"unknown kind {ctx.get('tag')!r}; known kinds: {ctx.get('expected_tags')}"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import structlog
 
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.contract.pseudonym import Pseudonymiser
 from streams.kafka.embedded_broker import EmbeddedBroker
 from streams.pipeline.config import load_config

@@ -13,7 +13,7 @@ import structlog
 
 from notifiers.log.escalation_log import open_log
 from notifiers.rules import default_rules_path
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 from tests.broker import broker, vigil, worker_env
 from tests.integration.test_worker import _committed, _replay, _wait_done

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import free_port
 from tests.broker import HMAC_KEY, ROOT, read_topic, vigil
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.broker import ROOT, WorkerProcess, broker, vigil, worker_env
 

@@ -20,7 +20,8 @@ import pytest
 from notifiers.log.escalation_log import LogEntry, open_log
 from notifiers.replay_escalation import escalate_replay, last_event_time
 from notifiers.rules import default_rules_path
-from streams.cli.main import main, sample_paths
+from streams.bundled_samples import sample_paths
+from streams.cli.main import main
 from tests.log_backends import Backend, sqlite_backend
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from streams.cli.risk_model import add_commands, baseline_rows
+from streams.cli.risk_model import add_commands
 from streams.contract.pseudonym import Pseudonymiser
+from streams.pipeline.baseline import baseline_rows
 from streams.pipeline.config import load_config, parse_config
 from streams.pipeline.core import Pipeline
 from streams.synthetic import SyntheticRegistry, synthetic_events

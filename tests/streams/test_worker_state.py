@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from streams.cli.main import sample_paths
+from streams.bundled_samples import sample_paths
 from streams.contract.pseudonym import Pseudonymiser
 from streams.pipeline.config import load_config
 from streams.pipeline.core import Pipeline, PipelineState

@@ -1,0 +1,273 @@
+"""The whole system on one laptop, in one command: what ``vigil demo`` runs.
+
+It starts, in this order, and stops in reverse on Ctrl-C (SIGINT), SIGTERM or after
+``--seconds``:
+
+1. the embedded broker (Tansu, in memory; log in ``OUT/broker.log``);
+2. a local SMTP sink (aiosmtpd on a free loopback port) writing every mail it receives to
+   ``OUT/mail/``;
+3. the streaming worker, a subprocess ``vigil run --config streams/samples/demo.yaml`` with
+   its own app id, a DEMO-ONLY pseudonymisation key and the dashboard on ``--port`` (6066
+   when free); its log goes to ``OUT/worker.log``;
+4. the escalation engine, in this process: it consumes the signals topic, prints one line per
+   signal, and runs every signal through the bundled rules on a SQLite escalation log
+   (``OUT/escalation.db``), delivering through the outbox adapter (``OUT/outbox/``) and by
+   email to the SMTP sink;
+5. the synthetic registry feed (:mod:`streams.synthetic_feed`) streaming at ``--rate``
+   events/s to the events topic, with injected outliers strong enough to raise alarms
+   within a minute.
+
+The worker's dashboard reads the same escalation log (read-only), so cases appear there as
+the engine opens them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from streams.kafka.embedded_broker import EmbeddedBroker, free_port
+from streams.synthetic_feed import spec_from_args
+
+DEMO_HMAC_KEY = "vigil-DEMO-ONLY-key-never-use-with-real-data"
+"""A fixed pseudonymisation key for the demo's synthetic data ONLY. Real deployments set
+their own secret ``VIGIL_HMAC_KEY``."""
+DEFAULT_PORT = 6066
+
+
+def demo_config_path() -> Path:
+    return Path(str(resources.files("streams") / "samples" / "demo.yaml"))
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def signal_line(record: Mapping[str, Any], now: float | None = None) -> str:
+    """One console line per signal.
+
+    >>> signal_line({"level": "alarm", "direction": "worse", "metric": "death_30d",
+    ...              "entity_type": "clinician", "entity_id": "7000201", "n": 240,
+    ...              "statistic": 4.61, "threshold": 4.5}, now=0)[8:]
+    ' ALARM  worse   death_30d           clinician 7000201  (n=240, 4.61 vs 4.5)'
+    """
+    stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
+    statistic, threshold = record.get("statistic"), record.get("threshold")
+    detail = f"n={record.get('n')}"
+    if isinstance(statistic, int | float) and isinstance(threshold, int | float):
+        detail += f", {statistic:.3g} vs {threshold:.3g}"
+    return (f"{stamp} {str(record.get('level')).upper():<6} "
+            f"{record.get('direction')!s:<7} {record.get('metric')!s:<19} "
+            f"{record.get('entity_type')} {record.get('entity_id')}  ({detail})")
+
+
+class MailSink:
+    """A local SMTP server that writes each message it receives to ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.received = 0
+        self.port = free_port()
+        self._controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{self.received:05d}.eml"
+        path.write_bytes(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+    def start(self) -> MailSink:
+        from aiosmtpd.controller import Controller
+
+        # aiosmtpd logs every SMTP command at INFO; the console is for signals.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def demo_recipients(outbox: Path, smtp_port: int) -> Any:
+    """Providers by email (to the SMTP sink) and outbox; every other role to the outbox."""
+    from notifiers.recipients import RecipientsConfig
+
+    return RecipientsConfig(
+        channels={"outbox": {"type": "outbox", "directory": str(outbox)},
+                  "email": {"type": "email", "host": "127.0.0.1", "port": smtp_port,
+                            "sender": "vigil-demo@localhost", "starttls": False,
+                            "timeout": 10}},
+        provider={"default": [{"channel": "email", "address": "audit-lead@demo.invalid"},
+                              {"channel": "outbox", "address": "provider"}]},
+        **{role: [{"channel": "outbox", "address": role}]
+           for role in ("cqc", "mhra", "operator", "commissioner")},
+    )
+
+
+def worker_env(settings: Any, port: int, log_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "VIGIL_HMAC_KEY": DEMO_HMAC_KEY,
+        "VIGIL_APP_ID": settings.app_id,
+        "VIGIL_PARTITIONS": str(settings.partitions),
+        "VIGIL_WEB_PORT": str(port),
+        "VIGIL_SESSION_TIMEOUT": "6",
+        "VIGIL_HEARTBEAT_INTERVAL": "1",
+        "VIGIL_ESCALATION_LOG": log_url,
+        "VIGIL_LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
+async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
+                   ) -> AsyncIterator[dict[str, Any]]:
+    """Signal records from the signals topic, printing one line each."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(settings.signals_topic,
+                                bootstrap_servers=settings.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        value = json.loads(record.value)
+                    except (TypeError, ValueError):
+                        continue
+                    counts[str(value.get("level"))] = counts.get(str(value.get("level")), 0) + 1
+                    print(signal_line(value), flush=True)
+                    yield value
+    finally:
+        await consumer.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    from notifiers.adapters.channels import build_notifiers
+    from notifiers.delivery import Dispatcher
+    from notifiers.engine import EscalationEngine
+    from notifiers.log.escalation_log import open_log
+    from notifiers.rules import RulesHolder, default_rules_path
+    from notifiers.signal_consumer import consume_signals
+    from streams.kafka.producer import ensure_topics
+    from streams.settings import VigilSettings
+    from streams.synthetic import synthetic_events
+    from streams.synthetic_feed import stream_events
+
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    spec, outliers = spec_from_args(args)
+    port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
+    url = f"http://127.0.0.1:{port}/dashboard/"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    print(f"vigil demo: folder {out}/ (logs, escalation.db, outbox/, mail/)", flush=True)
+    broker = EmbeddedBroker(log_path=out / "broker.log").start()
+    mail = MailSink(out / "mail").start()
+    worker: subprocess.Popen[bytes] | None = None
+    tasks: list[asyncio.Task[Any]] = []
+    counts: dict[str, int] = {}
+    code = 0
+    try:
+        settings = VigilSettings(bootstrap_servers=broker.bootstrap_servers,
+                                 hmac_key=DEMO_HMAC_KEY, app_id=f"vigil-demo-{port}",
+                                 partitions=4)
+        await ensure_topics(settings, settings.events_topic, settings.signals_topic)
+        log_url = f"sqlite:///{out / 'escalation.db'}"
+        engine = EscalationEngine(open_log(log_url), RulesHolder(default_rules_path()))
+        recipients = demo_recipients(out / "outbox", mail.port)
+        dispatcher = Dispatcher(engine.log, build_notifiers(recipients), recipients)
+
+        with (out / "worker.log").open("ab") as worker_log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli.main", "run", "--config",
+                 str(demo_config_path())],
+                env=worker_env(settings, port, log_url), cwd=out, stdin=subprocess.DEVNULL,
+                stdout=worker_log, stderr=worker_log, start_new_session=True)
+        print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "
+              f"worker pid {worker.pid}", flush=True)
+        print(f"\n  Dashboard: {url}\n", flush=True)
+        print(f"vigil demo: feeding {args.rate:g} events/s; injected outliers "
+              f"{json.dumps(outliers)}; Ctrl-C stops", flush=True)
+
+        tasks.append(asyncio.create_task(consume_signals(
+            _signals(settings, stop, counts), engine, dispatcher, stop=stop, tick_every=5.0)))
+        tasks.append(asyncio.create_task(stream_events(
+            settings, synthetic_events(spec), args.rate, stop=stop)))
+        started = time.monotonic()
+        ready = False
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            if worker.poll() is not None:
+                print(f"vigil demo: the worker exited with status {worker.returncode}; "
+                      f"see {out / 'worker.log'}", file=sys.stderr, flush=True)
+                code = 1
+                break
+            if not ready and await asyncio.to_thread(_answers, url):
+                ready = True
+                print(f"vigil demo: dashboard ready at {url}", flush=True)
+            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+                break
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 15)
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            try:
+                await asyncio.to_thread(worker.wait, 20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                await asyncio.to_thread(worker.wait, 5)
+        mail.stop()
+        broker.stop()
+    opened = sum(1 for _ in engine.cases())
+    print(json.dumps({"signals": counts, "cases": opened, "mails": mail.received,
+                      "folder": str(out)}), flush=True)
+    return code
