@@ -26,9 +26,10 @@ from notifiers.log.escalation_log import LogItem
 from notifiers.messages import NotificationFacts, aggregate, render
 from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline
+from signals.crossing import Level
+from streams.contract.signal import InvalidSignal, Signal
 
 ACTIONS = ("acknowledge", "respond", "confirm", "withdraw", "signoff", "note")
-REQUIRED_FIELDS = ("signal_id", "metric", "entity_type", "entity_id", "direction", "level")
 
 
 class CaseActionError(Exception):
@@ -75,36 +76,24 @@ def _case_id(signal_id: str, lane: str) -> str:
     return "c-" + hashlib.sha256(f"{signal_id}|{lane}".encode()).hexdigest()[:16]
 
 
-def _check(signal: Mapping[str, Any]) -> str | None:
-    missing = [f for f in REQUIRED_FIELDS if not signal.get(f)]
-    if missing:
-        return f"missing field(s): {', '.join(missing)}"
-    if signal["level"] not in ("alert", "alarm"):
-        return f"level must be alert or alarm, not {signal['level']!r}"
-    if signal["direction"] not in ("worse", "better"):
-        return f"direction must be worse or better, not {signal['direction']!r}"
-    return None
-
-
-def receive_signal(t: Transition, rules: Rules, signal: Mapping[str, Any]) -> SignalOutcome:
-    """Route one signal and open, upgrade, record on or inhibit its cases."""
-    reason = _check(signal)
-    signal_id = str(signal.get("signal_id") or "")
-    entity_id = str(signal.get("entity_id")) if signal.get("entity_id") else None
-    if reason:
-        t.emit("signal_rejected", {"signal_id": signal_id or None, "reason": reason},
-               entity_id=entity_id)
-        return SignalOutcome("rejected", reason=reason)
+def receive_signal(t: Transition, rules: Rules,
+                   signal: Signal | InvalidSignal) -> SignalOutcome:
+    """Route one signal and open, upgrade, record on or inhibit its cases; a record that
+    was not a signal (as read at the boundary) is logged ``signal_rejected``."""
+    if isinstance(signal, InvalidSignal):
+        t.emit("signal_rejected", {"signal_id": signal.signal_id, "reason": signal.reason},
+               entity_id=signal.entity_id)
+        return SignalOutcome("rejected", reason=signal.reason)
+    signal_id, entity_id = signal.signal_id, signal.entity_id
     if signal_id in t.book.seen_signals:
         t.emit("signal_duplicate", {"signal_id": signal_id}, entity_id=entity_id)
         return SignalOutcome("duplicate")
     routes = rules.route(signal)
-    key = CaseKey(str(signal["metric"]), str(signal["entity_type"]), str(entity_id),
-                  str(signal["direction"]))
+    key = CaseKey(signal.metric, signal.entity_type, entity_id, signal.direction.value)
     main = t.book.open_case(key)
     # The signal belongs in the history of the case it opens, whose id is known already.
     about = main.case_id if main else (_case_id(signal_id, MAIN_LANE) if routes else None)
-    t.emit("signal_received", {"signal_id": signal_id, "signal": finite(dict(signal))},
+    t.emit("signal_received", {"signal_id": signal_id, "signal": finite(signal.to_dict())},
            case_id=about, entity_id=entity_id)
     t.emit("route_decision", {
         "signal_id": signal_id, "rules_version": rules.version,
@@ -113,7 +102,7 @@ def receive_signal(t: Transition, rules: Rules, signal: Mapping[str, Any]) -> Si
     }, case_id=about, entity_id=entity_id)
     if not routes:
         return SignalOutcome("unrouted", reason="no route matched")
-    if main is not None and main.level == "alarm" and signal["level"] == "alert":
+    if main is not None and main.level == "alarm" and signal.level is Level.ALERT:
         t.emit("inhibit", {"signal_id": signal_id, "level": "alert",
                            "reason": "an alarm case is open for the same chart and entity"},
                case_id=main.case_id, entity_id=entity_id)
@@ -131,8 +120,8 @@ def _lane(route: Route) -> str:
 
 
 def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
-            signal: Mapping[str, Any], parent: str | None) -> tuple[str, str]:
-    signal_id, level = str(signal["signal_id"]), str(signal["level"])
+            signal: Signal, parent: str | None) -> tuple[str, str]:
+    signal_id, level = signal.signal_id, signal.level.value
     facts = {"signal_id": signal_id, "signal": aggregate(signal)}
     policy = rules.policies[route.policy]
     case = t.book.open_case(key)

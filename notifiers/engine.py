@@ -18,14 +18,14 @@ goes in after it.
 Feeding it::
 
     engine = EscalationEngine(log, RulesHolder(path), clock=SystemClock())
-    engine.receive(signal_dict)          # at = clock.now()
+    engine.receive(Signal.parse(record)) # at = clock.now()
     engine.tick()                        # fire every deadline due by clock.now()
     engine.act(case_id, "signoff", by="Dr A. Lead")
 
 Replay with simulated time passes the signal's own time and ticks before each signal::
 
     for signal in signals:
-        at = parse_rfc3339(signal["occurred_at"])
+        at = signal.occurred_at
         engine.tick(at)
         engine.receive(signal, at=at)
     engine.tick(end_of_replay)
@@ -50,6 +50,7 @@ from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
 from notifiers.rules import Rules, RulesError, RulesHolder
+from streams.contract.signal import InvalidSignal, Signal
 
 R = TypeVar("R")
 
@@ -198,14 +199,16 @@ class EscalationEngine:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def receive(self, signal: Mapping[str, Any], *, at: datetime | None = None) -> SignalOutcome:
-        """Take one signal record (a dict as on the signals topic). Never raises for a bad
-        signal: it is logged ``signal_rejected`` and the outcome says why."""
+    def receive(self, signal: Signal | InvalidSignal, *,
+                at: datetime | None = None) -> SignalOutcome:
+        """Take one signal, as read at the boundary (:func:`streams.contract.signal.read_signal`
+        on a topic value or a ``signals.jsonl`` line). A record that was not a signal is
+        logged ``signal_rejected`` and the outcome says why: it never raises for one."""
         with self._lock:
             rules = self.rules
             return self._decide(self._now(at), lambda t: receive_signal(t, rules, signal))[0]
 
-    def receive_many(self, signals: Iterable[Mapping[str, Any]], *,
+    def receive_many(self, signals: Iterable[Signal | InvalidSignal], *,
                      at: datetime | None = None) -> list[SignalOutcome]:
         return [self.receive(signal, at=at) for signal in signals]
 

@@ -32,6 +32,7 @@ from streams.contract.events import (
     RevisionEvent,
     SubmissionEvent,
 )
+from streams.contract.signal import Signal
 from streams.pipeline.config import (
     BinaryOutcomeMetric,
     DeviceExposureMetric,
@@ -226,10 +227,10 @@ class Pipeline:
         ]
 
     # -- stage 2: entities ---------------------------------------------------------------
-    def apply(self, observation: Observation, state: PipelineState) -> list[dict[str, Any]]:
+    def apply(self, observation: Observation, state: PipelineState) -> list[Signal]:
         """Update every entity the observation names; return the signals raised."""
         kind = self.kinds[observation.metric]
-        signals: list[dict[str, Any]] = []
+        signals: list[Signal] = []
         for entity_type, entity_id in observation.entities:
             key = (observation.metric, entity_type, entity_id)
             entity = state.entities.get(key)
@@ -240,45 +241,46 @@ class Pipeline:
                                             finding))
         return signals
 
-    def process(self, event: Event, state: PipelineState) -> list[dict[str, Any]]:
+    def process(self, event: Event, state: PipelineState) -> list[Signal]:
         """Both stages, in stream order: what replay does with each event."""
-        signals: list[dict[str, Any]] = []
+        signals: list[Signal] = []
         for observation in self.observe(event, state):
             signals.extend(self.apply(observation, state))
         return signals
 
     def _signal(self, observation: Observation, kind: MetricKind, entity_type: str,
-                entity_id: str, finding: Finding) -> dict[str, Any]:
+                entity_id: str, finding: Finding) -> Signal:
         level = finding.crossing.level.value
-        signal = {
-            "signal_id": signal_id(self.registry, observation.metric, finding.monitor,
-                                   entity_type, entity_id, finding.n, level),
-            "registry": self.registry,
-            "metric": observation.metric,
-            "monitor": finding.monitor,
-            "monitor_kind": finding.monitor_kind,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "provider": observation.provider,
-            "direction": finding.direction,
-            "level": level,
-            "statistic": finding.crossing.statistic,
-            "threshold": finding.crossing.threshold,
-            "n": finding.n,
-            "event_id": observation.event_id,
-            "episode_id": observation.episode_id,
-            "occurred_at": observation.occurred_at.isoformat(),
-            "observed": finding.observed,
-            "expected": finding.expected,
-        }
+        optional: dict[str, Any] = {}
         if isinstance(kind, BinaryOutcome):
-            signal["risk_model_version"] = kind.model.version
+            optional["risk_model_version"] = kind.model.version
             if finding.expected is not None and finding.observed is not None:
                 # VLAD context: statistical lives saved (expected − observed) so far.
-                signal["vlad"] = finding.expected - finding.observed
+                optional["vlad"] = finding.expected - finding.observed
         if finding.details:
-            signal["details"] = finding.details
-        return signal
+            optional["details"] = finding.details
+        return Signal(
+            signal_id=signal_id(self.registry, observation.metric, finding.monitor,
+                                entity_type, entity_id, finding.n, level),
+            registry=self.registry,
+            metric=observation.metric,
+            monitor=finding.monitor,
+            monitor_kind=finding.monitor_kind,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            provider=observation.provider,
+            direction=finding.direction,
+            level=level,
+            statistic=finding.crossing.statistic,
+            threshold=finding.crossing.threshold,
+            n=finding.n,
+            event_id=observation.event_id,
+            episode_id=observation.episode_id,
+            occurred_at=observation.occurred_at,
+            observed=finding.observed,
+            expected=finding.expected,
+            **optional,
+        )
 
     # -- state in and out ----------------------------------------------------------------
     def dump_entity(self, key: EntityKey, entity: list[Any]) -> list[dict[str, Any]]:
