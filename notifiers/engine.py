@@ -49,6 +49,7 @@ from notifiers.case_decisions import (
 from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
+from notifiers.log.kinds import LogKind
 from notifiers.rules import Rules, RulesError, RulesHolder
 from streams.contract.signal import InvalidSignal, Signal
 
@@ -175,7 +176,7 @@ class EscalationEngine:
     def _record_rules(self, rules: Rules, source: str) -> list[LogEntry]:
         def decide(t: Transition) -> None:
             if t.book.rules_version != rules.version:
-                t.emit("rules_version", {"version": rules.version, "source": source,
+                t.emit(LogKind.RULES_VERSION, {"version": rules.version, "source": source,
                                          "rules": rules.model_dump(mode="json", by_alias=True)})
 
         with self._lock:
@@ -192,7 +193,7 @@ class EscalationEngine:
             if error is not None:
                 rejected = {"source": str(self._holder.path), "errors": error.errors,
                             "running_version": self._holder.version}
-                self._decide(self._now(None), lambda t: t.emit("rules_rejected", rejected))
+                self._decide(self._now(None), lambda t: t.emit(LogKind.RULES_REJECTED, rejected))
                 return error
             self._record_rules(self._holder.rules, str(self._holder.path))
             return None
