@@ -33,7 +33,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import escalation_log as append_bench  # bench/escalation_log.py, beside this file
 
@@ -44,9 +43,10 @@ from notifiers.log.escalation_log import open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.replay_escalation import escalate_replay
 from notifiers.rules import RulesHolder, default_rules_path
+from streams.contract.signal import Signal
 
 
-def signals(count: int, entities: int, seed: int = 7) -> list[dict[str, Any]]:
+def signals(count: int, entities: int, seed: int = 7) -> list[Signal]:
     rng = random.Random(seed)
     start = datetime(2026, 12, 1, tzinfo=UTC)
     out = []
@@ -56,14 +56,14 @@ def signals(count: int, entities: int, seed: int = 7) -> list[dict[str, Any]]:
         level = rng.choices(["alert", "alarm"], [0.8, 0.2])[0]
         direction = rng.choices(["worse", "better"], [0.7, 0.3])[0]
         at = start + timedelta(hours=i * 2)
-        out.append({
+        out.append(Signal.parse({
             "signal_id": hashlib.sha256(f"{i}".encode()).hexdigest()[:20],
             "registry": "bench", "metric": "death_30d", "monitor": "ra_cusum_or2",
             "monitor_kind": "ra_cusum", "entity_type": kind, "entity_id": entity,
             "provider": f"R{rng.randrange(100):02d}", "direction": direction, "level": level,
             "statistic": 4.6, "threshold": 4.5, "n": i, "event_id": f"e{i}",
             "episode_id": None, "occurred_at": at.isoformat(), "observed": 9, "expected": 4.2,
-        })
+        }))
     return out
 
 
@@ -85,18 +85,18 @@ def log_url(backend: str, folder: Path, postgres: str) -> Iterator[str]:
                 admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def engine_bench(backend: str, url: str, batch: list[dict[str, Any]]) -> None:
+def engine_bench(backend: str, url: str, batch: list[Signal]) -> None:
     log = open_log(url)
     rules = RulesHolder(default_rules_path())
     engine = EscalationEngine(log, rules)
     began = time.perf_counter()
     outcomes: dict[str, int] = {}
     for signal in batch:
-        at = datetime.fromisoformat(signal["occurred_at"])
+        at = signal.occurred_at
         engine.tick(at)
         status = engine.receive(signal, at=at).status
         outcomes[status] = outcomes.get(status, 0) + 1
-    engine.tick(datetime.fromisoformat(batch[-1]["occurred_at"]) + timedelta(days=400))
+    engine.tick(batch[-1].occurred_at + timedelta(days=400))
     seconds = time.perf_counter() - began
     entries = sum(1 for _ in log.entries())
     print(f"{backend:<10} engine   {len(batch) / seconds:>9,.0f} signals/s  ({len(batch)} "
@@ -127,7 +127,7 @@ def engine_bench(backend: str, url: str, batch: list[dict[str, Any]]) -> None:
     log.close()
 
 
-def replay_bench(batch: list[dict[str, Any]], folder: Path) -> None:
+def replay_bench(batch: list[Signal], folder: Path) -> None:
     url = f"sqlite:///{folder / 'replay.db'}"
     log = open_log(url)
     try:

@@ -23,12 +23,14 @@ from typing import Any
 from notifiers.cases import MAIN_LANE, Case, CaseBook, CaseKey, CaseStatus
 from notifiers.log.chain import finite, json_ready
 from notifiers.log.escalation_log import LogItem
+from notifiers.log.kinds import LogKind
 from notifiers.messages import NotificationFacts, aggregate, render
 from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline
+from signals.crossing import Level
+from streams.contract.signal import InvalidSignal, Signal
 
 ACTIONS = ("acknowledge", "respond", "confirm", "withdraw", "signoff", "note")
-REQUIRED_FIELDS = ("signal_id", "metric", "entity_type", "entity_id", "direction", "level")
 
 
 class CaseActionError(Exception):
@@ -53,7 +55,7 @@ class Transition:
     def timeline(self) -> datetime:
         return self.basis or self.at
 
-    def emit(self, kind: str, payload: dict[str, Any], case_id: str | None = None,
+    def emit(self, kind: LogKind, payload: dict[str, Any], case_id: str | None = None,
              entity_id: str | None = None) -> None:
         ready = json_ready(payload)
         self.book.apply(kind, ready, at=self.at, case_id=case_id)
@@ -75,46 +77,34 @@ def _case_id(signal_id: str, lane: str) -> str:
     return "c-" + hashlib.sha256(f"{signal_id}|{lane}".encode()).hexdigest()[:16]
 
 
-def _check(signal: Mapping[str, Any]) -> str | None:
-    missing = [f for f in REQUIRED_FIELDS if not signal.get(f)]
-    if missing:
-        return f"missing field(s): {', '.join(missing)}"
-    if signal["level"] not in ("alert", "alarm"):
-        return f"level must be alert or alarm, not {signal['level']!r}"
-    if signal["direction"] not in ("worse", "better"):
-        return f"direction must be worse or better, not {signal['direction']!r}"
-    return None
-
-
-def receive_signal(t: Transition, rules: Rules, signal: Mapping[str, Any]) -> SignalOutcome:
-    """Route one signal and open, upgrade, record on or inhibit its cases."""
-    reason = _check(signal)
-    signal_id = str(signal.get("signal_id") or "")
-    entity_id = str(signal.get("entity_id")) if signal.get("entity_id") else None
-    if reason:
-        t.emit("signal_rejected", {"signal_id": signal_id or None, "reason": reason},
-               entity_id=entity_id)
-        return SignalOutcome("rejected", reason=reason)
+def receive_signal(t: Transition, rules: Rules,
+                   signal: Signal | InvalidSignal) -> SignalOutcome:
+    """Route one signal and open, upgrade, record on or inhibit its cases; a record that
+    was not a signal (as read at the boundary) is logged ``signal_rejected``."""
+    if isinstance(signal, InvalidSignal):
+        t.emit(LogKind.SIGNAL_REJECTED, {"signal_id": signal.signal_id, "reason": signal.reason},
+               entity_id=signal.entity_id)
+        return SignalOutcome("rejected", reason=signal.reason)
+    signal_id, entity_id = signal.signal_id, signal.entity_id
     if signal_id in t.book.seen_signals:
-        t.emit("signal_duplicate", {"signal_id": signal_id}, entity_id=entity_id)
+        t.emit(LogKind.SIGNAL_DUPLICATE, {"signal_id": signal_id}, entity_id=entity_id)
         return SignalOutcome("duplicate")
     routes = rules.route(signal)
-    key = CaseKey(str(signal["metric"]), str(signal["entity_type"]), str(entity_id),
-                  str(signal["direction"]))
+    key = CaseKey(signal.metric, signal.entity_type, entity_id, signal.direction.value)
     main = t.book.open_case(key)
     # The signal belongs in the history of the case it opens, whose id is known already.
     about = main.case_id if main else (_case_id(signal_id, MAIN_LANE) if routes else None)
-    t.emit("signal_received", {"signal_id": signal_id, "signal": finite(dict(signal))},
+    t.emit(LogKind.SIGNAL_RECEIVED, {"signal_id": signal_id, "signal": finite(signal.to_dict())},
            case_id=about, entity_id=entity_id)
-    t.emit("route_decision", {
+    t.emit(LogKind.ROUTE_DECISION, {
         "signal_id": signal_id, "rules_version": rules.version,
         "routes": [{"route": r.name, "policy": r.policy,
                     "lane": MAIN_LANE if i == 0 else _lane(r)} for i, r in enumerate(routes)],
     }, case_id=about, entity_id=entity_id)
     if not routes:
         return SignalOutcome("unrouted", reason="no route matched")
-    if main is not None and main.level == "alarm" and signal["level"] == "alert":
-        t.emit("inhibit", {"signal_id": signal_id, "level": "alert",
+    if main is not None and main.level == "alarm" and signal.level is Level.ALERT:
+        t.emit(LogKind.INHIBIT, {"signal_id": signal_id, "level": "alert",
                            "reason": "an alarm case is open for the same chart and entity"},
                case_id=main.case_id, entity_id=entity_id)
         return SignalOutcome("inhibited", (main.case_id,), "alarm case open")
@@ -131,14 +121,14 @@ def _lane(route: Route) -> str:
 
 
 def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
-            signal: Mapping[str, Any], parent: str | None) -> tuple[str, str]:
-    signal_id, level = str(signal["signal_id"]), str(signal["level"])
+            signal: Signal, parent: str | None) -> tuple[str, str]:
+    signal_id, level = signal.signal_id, signal.level.value
     facts = {"signal_id": signal_id, "signal": aggregate(signal)}
     policy = rules.policies[route.policy]
     case = t.book.open_case(key)
     if case is None:
         case_id = _case_id(signal_id, key.lane)
-        t.emit("case_opened", {
+        t.emit(LogKind.CASE_OPENED, {
             "case_id": case_id, "key": key._asdict(), "level": level, "route": route.name,
             "policy_name": route.policy, "policy": _snapshot(policy),
             "rules_version": rules.version, "parent_case_id": parent, **facts,
@@ -148,7 +138,7 @@ def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
     if case.level == "alert" and level == "alarm":
         unchanged = (route.policy == case.policy_name
                      and _snapshot(policy) == _snapshot(case.policy))
-        t.emit("case_upgraded", {
+        t.emit(LogKind.CASE_UPGRADED, {
             "from_level": case.level, "level": level, "route": route.name,
             "policy_name": route.policy, "policy": _snapshot(policy),
             "rules_version": rules.version, "policy_unchanged": unchanged, **facts,
@@ -156,7 +146,7 @@ def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
         if not unchanged:
             enter_stage(t, case, 0)
         return "upgraded", case.case_id
-    t.emit("signal_recorded", {"level": level, **facts}, case_id=case.case_id,
+    t.emit(LogKind.SIGNAL_RECORDED, {"level": level, **facts}, case_id=case.case_id,
            entity_id=key.entity_id)
     return "recorded", case.case_id
 
@@ -169,16 +159,16 @@ def enter_stage(t: Transition, case: Case, index: int) -> None:
     """Run stage ``index`` of the case's policy (or finish the policy)."""
     stages = case.policy.stages
     if index >= len(stages):
-        t.emit("case_monitoring", {"stages_run": len(stages), "since": t.timeline},
+        t.emit(LogKind.CASE_MONITORING, {"stages_run": len(stages), "since": t.timeline},
                case_id=case.case_id, entity_id=case.key.entity_id)
         return
     stage = stages[index]
     where = {"policy": case.policy_name, "stage": stage.name, "stage_index": index}
     if stage.requires_signoff and case.signoff_for(stage) is None:
-        t.emit("stage_awaiting_signoff", where, case_id=case.case_id,
+        t.emit(LogKind.STAGE_AWAITING_SIGNOFF, where, case_id=case.case_id,
                entity_id=case.key.entity_id)
         return
-    t.emit("stage_entered", where, case_id=case.case_id, entity_id=case.key.entity_id)
+    t.emit(LogKind.STAGE_ENTERED, where, case_id=case.case_id, entity_id=case.key.entity_id)
     respond_by = None
     if stage.expects_response:
         days = stage.respond_within_working_days or 0
@@ -196,7 +186,7 @@ def enter_stage(t: Transition, case: Case, index: int) -> None:
 def complete_stage(t: Transition, case: Case, outcome: str) -> None:
     stage = case.stage
     assert stage is not None
-    t.emit("stage_completed", {"policy": case.policy_name, "stage": stage.name,
+    t.emit(LogKind.STAGE_COMPLETED, {"policy": case.policy_name, "stage": stage.name,
                                "stage_index": case.stage_index, "outcome": outcome},
            case_id=case.case_id, entity_id=case.key.entity_id)
     enter_stage(t, case, case.stage_index + 1)
@@ -204,7 +194,7 @@ def complete_stage(t: Transition, case: Case, outcome: str) -> None:
 
 def _set_deadline(t: Transition, case: Case, stage: Stage, start: datetime, days: int,
                   step: int) -> None:
-    t.emit("deadline_set", {
+    t.emit(LogKind.DEADLINE_SET, {
         "policy": case.policy_name, "stage": stage.name, "stage_index": case.stage_index,
         "due_at": working_deadline(start, days), "respond_by": add_working_days(start, days),
         "working_days": days, "step": step,
@@ -239,7 +229,7 @@ def request(t: Transition, case: Case, stage: Stage, recipient: str, template: s
         reminder_number=case.reminders + (purpose.startswith("reminder")),
         signed_off_by=signoff["by"] if signoff else None, reason=reason, stage_outcome=outcome,
     )
-    t.emit("notification_requested", {
+    t.emit(LogKind.NOTIFICATION_REQUESTED, {
         "key": key, "recipient": recipient, "purpose": purpose, "policy": case.policy_name,
         "stage": stage.name, "template": template, "ods_codes": _ods_codes(case),
         "signoff": signoff, "message": render(template, facts, fhir=t.fhir),
@@ -254,7 +244,7 @@ def fire_timer(t: Transition, case: Case, due_at: datetime) -> None:
     t.basis = due_at
     where = {"case_id": case.case_id, "entity_id": case.key.entity_id}
     if case.status is CaseStatus.MONITORING:
-        t.emit("case_closed", {"reason": "resolved", "due_at": due_at}, **where)
+        t.emit(LogKind.CASE_CLOSED, {"reason": "resolved", "due_at": due_at}, **where)
         return
     stage, deadline = case.stage, case.deadline
     assert stage is not None and deadline is not None
@@ -262,10 +252,10 @@ def fire_timer(t: Transition, case: Case, due_at: datetime) -> None:
     base = {"policy": case.policy_name, "stage": stage.name, "stage_index": case.stage_index,
             "due_at": due_at, "step": deadline.step}
     if deadline.step >= len(steps):
-        t.emit("deadline_expired", base, **where)
+        t.emit(LogKind.DEADLINE_EXPIRED, base, **where)
         return
     step = steps[deadline.step]
-    t.emit("deadline_fired", {**base, "action": step.action}, **where)
+    t.emit(LogKind.DEADLINE_FIRED, {**base, "action": step.action}, **where)
     if step.action == "reminder":
         _remind(t, case, stage, step, due_at, deadline.step)
     elif step.action == "escalate":
@@ -285,7 +275,7 @@ def _remind(t: Transition, case: Case, stage: Stage, step: DeadlineStep, due_at:
     for recipient in step.recipients(stage):
         request(t, case, stage, recipient, step.template_name() or "reminder",
                 f"reminder-{number}", expects=stage.response_action, respond_by=respond_by)
-    t.emit("reminder", {"policy": case.policy_name, "stage": stage.name, "number": number},
+    t.emit(LogKind.REMINDER, {"policy": case.policy_name, "stage": stage.name, "number": number},
            case_id=case.case_id, entity_id=case.key.entity_id)
     _set_deadline(t, case, stage, due_at, days, index + 1)
 
@@ -308,7 +298,7 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
         raise CaseActionError("the case is not awaiting a confirm-or-withdraw decision")
     if action == "signoff" and case.status is not CaseStatus.AWAITING_SIGNOFF:
         raise CaseActionError("the case is not awaiting sign-off")
-    t.emit("action", {
+    t.emit(LogKind.ACTION, {
         "action": action, "by": by, "note": note, "details": dict(details or {}),
         "policy": case.policy_name, "stage": stage.name if stage else None,
         "stage_index": case.stage_index, "status": case.status.value,
@@ -320,6 +310,6 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
     elif action == "withdraw":
         if case.told("provider") and stage is not None:
             request(t, case, stage, "provider", "withdrawn", "withdrawn", reason=note)
-        t.emit("case_closed", {"reason": "withdrawn", "by": by, "note": note},
+        t.emit(LogKind.CASE_CLOSED, {"reason": "withdrawn", "by": by, "note": note},
                case_id=case.case_id, entity_id=case.key.entity_id)
 

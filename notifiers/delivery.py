@@ -31,6 +31,7 @@ from typing import Any
 from notifiers.adapters.base import DeliveryResult, Notification, Notifier
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry
+from notifiers.log.kinds import LogKind
 from notifiers.metrics import (
     NOTIFICATIONS_BLOCKED,
     NOTIFICATIONS_DEAD_LETTERED,
@@ -151,7 +152,7 @@ class Dispatcher:
             if entry.payload["key"] not in seen.blocked:
                 seen.blocked.add(entry.payload["key"])
                 NOTIFICATIONS_BLOCKED.labels(entry.payload["recipient"]).inc()
-                self._append("notification_blocked", {"key": entry.payload["key"],
+                self._append(LogKind.NOTIFICATION_BLOCKED, {"key": entry.payload["key"],
                              "recipient": entry.payload["recipient"], "reason": reason},
                              entry.case_id)
         return sum(reason != "no_target" for _, reason in blocked_now)
@@ -181,7 +182,7 @@ class Dispatcher:
 
     # -- sending -----------------------------------------------------------------------
 
-    def _append(self, kind: str, payload: dict[str, Any], case_id: str | None) -> None:
+    def _append(self, kind: LogKind, payload: dict[str, Any], case_id: str | None) -> None:
         self.log.append(kind, payload, at=self.clock.now(), case_id=case_id)
 
     async def dispatch_pending(self, *, wait: bool = True) -> DispatchReport:
@@ -250,12 +251,12 @@ class Dispatcher:
             if not result.ok and result.retryable:
                 wait = result.retry_after if result.retry_after is not None \
                     else self.retry.delay(attempt)
-            self._append("notification_attempt", {
+            self._append(LogKind.NOTIFICATION_ATTEMPT, {
                 **where, "attempt": attempt, "ok": result.ok, "reason": result.reason,
                 "detail": result.detail, "retry_in": wait}, message.case_id)
             if result.ok:
                 NOTIFICATIONS_SENT.labels(channel).inc()
-                self._append("notification_sent", {**where, "attempts": attempt},
+                self._append(LogKind.NOTIFICATION_SENT, {**where, "attempts": attempt},
                              message.case_id)
                 self._seen.done.add(delivery.ident)
                 self._seen.pending.pop(delivery.ident, None)
@@ -272,7 +273,7 @@ class Dispatcher:
     def _dead(self, where: dict[str, Any], case_id: str | None, attempts: int, reason: str,
               detail: str) -> str:
         NOTIFICATIONS_DEAD_LETTERED.labels(where["channel"], reason).inc()
-        self._append("dead_letter", {**where, "attempts": attempts, "reason": reason,
+        self._append(LogKind.DEAD_LETTER, {**where, "attempts": attempts, "reason": reason,
                                      "detail": detail}, case_id)
         self._seen.done.add((where["key"], where["channel"], where["address"]))
         self._seen.pending.pop((where["key"], where["channel"], where["address"]), None)

@@ -18,14 +18,14 @@ goes in after it.
 Feeding it::
 
     engine = EscalationEngine(log, RulesHolder(path), clock=SystemClock())
-    engine.receive(signal_dict)          # at = clock.now()
+    engine.receive(Signal.parse(record)) # at = clock.now()
     engine.tick()                        # fire every deadline due by clock.now()
     engine.act(case_id, "signoff", by="Dr A. Lead")
 
 Replay with simulated time passes the signal's own time and ticks before each signal::
 
     for signal in signals:
-        at = parse_rfc3339(signal["occurred_at"])
+        at = signal.occurred_at
         engine.tick(at)
         engine.receive(signal, at=at)
     engine.tick(end_of_replay)
@@ -49,7 +49,9 @@ from notifiers.case_decisions import (
 from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
+from notifiers.log.kinds import LogKind
 from notifiers.rules import Rules, RulesError, RulesHolder
+from streams.contract.signal import InvalidSignal, Signal
 
 R = TypeVar("R")
 
@@ -174,7 +176,7 @@ class EscalationEngine:
     def _record_rules(self, rules: Rules, source: str) -> list[LogEntry]:
         def decide(t: Transition) -> None:
             if t.book.rules_version != rules.version:
-                t.emit("rules_version", {"version": rules.version, "source": source,
+                t.emit(LogKind.RULES_VERSION, {"version": rules.version, "source": source,
                                          "rules": rules.model_dump(mode="json", by_alias=True)})
 
         with self._lock:
@@ -191,21 +193,23 @@ class EscalationEngine:
             if error is not None:
                 rejected = {"source": str(self._holder.path), "errors": error.errors,
                             "running_version": self._holder.version}
-                self._decide(self._now(None), lambda t: t.emit("rules_rejected", rejected))
+                self._decide(self._now(None), lambda t: t.emit(LogKind.RULES_REJECTED, rejected))
                 return error
             self._record_rules(self._holder.rules, str(self._holder.path))
             return None
 
     # -- inputs ----------------------------------------------------------------------
 
-    def receive(self, signal: Mapping[str, Any], *, at: datetime | None = None) -> SignalOutcome:
-        """Take one signal record (a dict as on the signals topic). Never raises for a bad
-        signal: it is logged ``signal_rejected`` and the outcome says why."""
+    def receive(self, signal: Signal | InvalidSignal, *,
+                at: datetime | None = None) -> SignalOutcome:
+        """Take one signal, as read at the boundary (:func:`streams.contract.signal.read_signal`
+        on a topic value or a ``signals.jsonl`` line). A record that was not a signal is
+        logged ``signal_rejected`` and the outcome says why: it never raises for one."""
         with self._lock:
             rules = self.rules
             return self._decide(self._now(at), lambda t: receive_signal(t, rules, signal))[0]
 
-    def receive_many(self, signals: Iterable[Mapping[str, Any]], *,
+    def receive_many(self, signals: Iterable[Signal | InvalidSignal], *,
                      at: datetime | None = None) -> list[SignalOutcome]:
         return [self.receive(signal, at=at) for signal in signals]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from notifiers.fhir import communication
 from notifiers.notification_facts import NotificationFacts
+from streams.contract.signal import Signal
 
 SCHEMA = "vigil.notification/1"
 AGGREGATE_FIELDS = (
@@ -27,24 +28,32 @@ AGGREGATE_FIELDS = (
 )
 
 
-def aggregate(signal: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a signal a message may use: aggregates only.
+def aggregate(signal: Signal) -> dict[str, Any]:
+    """The fields of a signal a message may use: aggregates only, as JSON values.
 
     Non-finite numbers become ``None`` (JSON has no NaN); a device signal's
     ``details.providers`` (ODS codes of providers using the device) is kept as ``providers``.
 
-    >>> aggregate({"metric": "death_30d", "event_id": "e1", "statistic": float("nan"),
-    ...            "details": {"providers": ["RXF"], "patients": [1]}})
-    {'metric': 'death_30d', 'statistic': None, 'providers': ['RXF']}
+    >>> signal = Signal(
+    ...     signal_id="s1", registry="r", metric="implant_failure", monitor="poisson_cusum",
+    ...     monitor_kind="poisson_cusum", entity_type="device", entity_id="05012345678900",
+    ...     provider="RXF", direction="worse", level="alarm", statistic=float("nan"),
+    ...     threshold=5.0, n=12, event_id="e1", episode_id="ep1",
+    ...     occurred_at="2026-05-11T16:18:00+00:00", observed=4, expected=1.5,
+    ...     details={"providers": ["RXF"], "patients": [1]})
+    >>> facts = aggregate(signal)
+    >>> facts["statistic"], facts["providers"], "event_id" in facts, "details" in facts
+    (None, ['RXF'], False, False)
     """
+    record = signal.to_dict()
     out: dict[str, Any] = {}
     for field in AGGREGATE_FIELDS:
-        if field in signal:
-            value = signal[field]
+        if field in record:
+            value = record[field]
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
             out[field] = value
-    details = signal.get("details")
+    details = signal.details
     if isinstance(details, Mapping) and isinstance(details.get("providers"), list):
         out["providers"] = [str(code) for code in details["providers"]]
     return out

@@ -26,20 +26,19 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifiers.adapters.channels import build_notifiers
 from notifiers.clock import ManualClock
 from notifiers.delivery import Dispatcher, RetryPolicy
-from notifiers.engine import EscalationEngine
+from notifiers.escalation import build_escalation, rules_holder
 from notifiers.log.chain import parse_rfc3339
 from notifiers.log.escalation_log import EscalationLog, open_log
-from notifiers.recipients import embedded_recipients
 from notifiers.rules import Rules, RulesHolder
+from streams.contract.signal import InvalidSignal, Signal, read_signal
 
 OUTBOX_RETRY = RetryPolicy(first_delay=0.05, max_delay=1.0, deadline=10.0, attempt_timeout=10.0)
 """The outbox writes local files: a failure is a full disk, not worth waiting a day for."""
@@ -99,7 +98,7 @@ class ReplayEscalation:
 
 
 def escalate_replay(
-    signals: Iterable[Mapping[str, Any]],
+    signals: Iterable[Signal | InvalidSignal],
     rules: Rules | RulesHolder | str | Path,
     log: EscalationLog,
     outbox: str | Path,
@@ -112,7 +111,8 @@ def escalate_replay(
     Parameters
     ----------
     signals
-        Signal records as ``vigil replay`` writes them to ``signals.jsonl``.
+        Signals as read from what ``vigil replay`` writes to ``signals.jsonl``
+        (:func:`~streams.contract.signal.read_signal`); a rejection is logged.
     rules
         Escalation rules: a path to YAML, or rules already loaded.
     log
@@ -126,12 +126,12 @@ def escalate_replay(
     --------
     >>> import tempfile
     >>> from notifiers.rules import default_rules_path
-    >>> signal = {"signal_id": "s1", "registry": "r", "metric": "death_30d",
+    >>> signal = Signal.parse({"signal_id": "s1", "registry": "r", "metric": "death_30d",
     ...           "monitor": "ra_cusum_or2", "monitor_kind": "ra_cusum",
     ...           "entity_type": "provider", "entity_id": "RXF", "provider": "RXF",
     ...           "direction": "worse", "level": "alert", "statistic": 3.6, "threshold": 3.5,
     ...           "n": 80, "event_id": "e1", "episode_id": None, "observed": 9, "expected": 4.2,
-    ...           "occurred_at": "2026-05-11T16:18:00+00:00"}
+    ...           "occurred_at": "2026-05-11T16:18:00+00:00"})
     >>> with tempfile.TemporaryDirectory() as outbox:
     ...     done = escalate_replay([signal], default_rules_path(), open_log("memory://"), outbox)
     ...     written = sorted(p.parent.name for p in Path(outbox).glob("*/*.json"))
@@ -141,14 +141,14 @@ def escalate_replay(
     ['provider']
     """
     began = time.perf_counter()
-    holder = rules if isinstance(rules, RulesHolder) else (
-        RulesHolder(rules=rules) if isinstance(rules, Rules) else RulesHolder(rules))
+    holder = rules_holder(rules)
     timed = _timed(signals)
     first = next(timed, None)
     # The engine logs the rules in force when it starts: at the first signal's time.
     clock = ManualClock((first[0] if first else None) or until or datetime.now(UTC))
     head = _head(log)
-    engine = EscalationEngine(log, holder, clock=clock)
+    wired = build_escalation(log, holder, outbox=outbox, clock=clock, retry=OUTBOX_RETRY)
+    engine = wired.engine
     summary = ReplayEscalation(first_at=clock.now())
     for at, signal in itertools.chain([first] if first else [], timed):
         if at is not None and at > clock.now():
@@ -160,10 +160,7 @@ def escalate_replay(
         clock.set(until)
     engine.tick(clock.now())
 
-    recipients = embedded_recipients(outbox)
-    dispatcher = Dispatcher(log, build_notifiers(recipients), recipients, retry=OUTBOX_RETRY,
-                            clock=clock)
-    asyncio.run(_deliver(dispatcher))
+    asyncio.run(_deliver(wired.dispatcher))
 
     for entry in log.entries(since_seq=head):
         summary.log_entries += 1
@@ -197,8 +194,8 @@ def escalate_replay_outputs(
     with (out_dir / "signals.jsonl").open(encoding="utf-8") as lines:
         log = open_log(url)
         try:
-            return escalate_replay((json.loads(line) for line in lines if line.strip()), rules,
-                                   log, outbox or out_dir / "outbox", until=until)
+            return escalate_replay((read_signal(line) for line in lines if line.strip()),
+                                   rules, log, outbox or out_dir / "outbox", until=until)
         finally:
             log.close()
 
@@ -228,19 +225,20 @@ def last_event_time(path: str | Path, *, tail_bytes: int = 1 << 16) -> datetime 
     return None
 
 
-def _occurred_at(line: bytes | str | Mapping[str, Any]) -> datetime | None:
+def _occurred_at(line: bytes | str) -> datetime | None:
     try:
-        record = line if isinstance(line, Mapping) else json.loads(line)
-        return parse_rfc3339(record["occurred_at"])
+        return parse_rfc3339(json.loads(line)["occurred_at"])
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
 def _timed(
-    signals: Iterable[Mapping[str, Any]],
-) -> Iterator[tuple[datetime | None, Mapping[str, Any]]]:
+    signals: Iterable[Signal | InvalidSignal],
+) -> Iterator[tuple[datetime | None, Signal | InvalidSignal]]:
     for signal in signals:
-        yield _occurred_at(signal), signal
+        # A rejected record has no time of its own: it is logged at the clock's time.
+        yield (signal.occurred_at.astimezone(UTC) if isinstance(signal, Signal) else None,
+               signal)
 
 
 def _head(log: EscalationLog) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from streams.contract.signal import Signal
 from streams.contract.validation import error_messages
 
 Recipient = Literal["provider", "cqc", "mhra", "operator", "commissioner"]
@@ -43,10 +44,17 @@ def _listed(value: Any) -> Any:
 class Matcher(BaseModel):
     """Conditions on signal fields, all of which must hold; each accepts one value or a list.
 
+    >>> from streams.contract.signal import Signal
+    >>> signal = Signal(
+    ...     signal_id="s1", registry="r", metric="death_30d", monitor="ra_cusum_or2",
+    ...     monitor_kind="ra_cusum", entity_type="clinician", entity_id="7000201",
+    ...     provider="RXF", direction="worse", level="alarm", statistic=4.61, threshold=4.5,
+    ...     n=240, event_id="e1", episode_id="ep1", occurred_at="2026-05-11T16:18:00+00:00",
+    ...     observed=9, expected=4.2)
     >>> m = Matcher(entity_type=["provider", "clinician"], level="alarm")
-    >>> m.matches({"entity_type": "clinician", "level": "alarm", "metric": "death_30d"})
+    >>> m.matches(signal)
     True
-    >>> m.matches({"entity_type": "device", "level": "alarm"})
+    >>> m.matches(signal.model_copy(update={"entity_type": "device"}))
     False
     """
 
@@ -69,9 +77,10 @@ class Matcher(BaseModel):
         """The fields this matcher constrains, in declaration order."""
         return {k: v for k, v in self if v is not None}
 
-    def matches(self, signal: Mapping[str, Any]) -> bool:
+    def matches(self, signal: Signal) -> bool:
+        # Every matcher field is a Signal field; enums compare by their string value.
         return all(
-            signal.get(field) is not None and str(signal.get(field)) in allowed
+            (value := getattr(signal, field)) is not None and str(value) in allowed
             for field, allowed in self.conditions().items()
         )
 
@@ -187,7 +196,7 @@ class Rules(BaseModel):
         once: the rules are frozen, and routing asks for it on every signal)."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
-    def route(self, signal: Mapping[str, Any]) -> list[Route]:
+    def route(self, signal: Signal) -> list[Route]:
         """Matching routes, the one that owns the case first.
 
         Matching stops at the first route without ``continue: true``. That route owns the

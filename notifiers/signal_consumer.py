@@ -1,7 +1,9 @@
 """The streaming worker's side of escalation: signals from a topic, through the engine.
 
-:func:`consume_signals` takes an async iterator of signal records (as published on the
-signals topic), receives each with :meth:`~notifiers.engine.EscalationEngine.receive` on the
+:func:`consume_signals` takes an async iterator of signals as read from the signals topic
+(:func:`streams.contract.signal.read_signal` on each value: a :class:`Signal`, or the
+:class:`InvalidSignal` a malformed value made, which the engine logs ``signal_rejected``),
+receives each with :meth:`~notifiers.engine.EscalationEngine.receive` on the
 wall clock, and meanwhile runs :func:`~notifiers.escalation_service.run_escalation`, which
 fires deadline timers and delivers what the engine requested. When the iterator ends it
 delivers what is pending and returns; when ``stop`` is set it returns at once, and deliveries
@@ -18,7 +20,7 @@ For the worker (``vigil run --rules RULES``)::
     engine = EscalationEngine(open_log(url), RulesHolder(rules_path))
     recipients = load_recipients(path)   # or embedded_recipients(outbox)
     dispatcher = Dispatcher(engine.log, build_notifiers(recipients), recipients)
-    report = await consume_signals(signal_values(topic), engine, dispatcher, stop=stop)
+    report = await consume_signals(read_signals(topic), engine, dispatcher, stop=stop)
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from notifiers.delivery import Dispatcher
 from notifiers.engine import EscalationEngine
 from notifiers.escalation_service import run_escalation
+from streams.contract.signal import InvalidSignal, Signal
 
 
 @dataclass(slots=True)
@@ -49,7 +52,7 @@ class ConsumerReport:
 
 
 async def consume_signals(
-    signals: AsyncIterator[Mapping[str, Any]],
+    signals: AsyncIterator[Signal | InvalidSignal],
     engine: EscalationEngine,
     dispatcher: Dispatcher,
     *,
@@ -62,7 +65,7 @@ async def consume_signals(
     Parameters
     ----------
     signals
-        Signal records in topic order.
+        Signals in topic order, each as read at the boundary (a rejection is logged).
     engine, dispatcher
         Sharing one escalation log; the dispatcher is closed on return.
     stop
@@ -76,8 +79,7 @@ async def consume_signals(
                                                  tick_every=tick_every, poll_every=poll_every))
     try:
         async for signal in _until(signals, stop):
-            signal_id = signal.get("signal_id")
-            if isinstance(signal_id, str) and signal_id in engine.book.seen_signals:
+            if isinstance(signal, Signal) and signal.signal_id in engine.book.seen_signals:
                 report.dropped += 1
                 continue
             report.outcomes[engine.receive(signal).status] += 1
@@ -90,8 +92,8 @@ async def consume_signals(
     return report
 
 
-async def _until(signals: AsyncIterator[Mapping[str, Any]],
-                 stop: asyncio.Event) -> AsyncIterator[Mapping[str, Any]]:
+async def _until(signals: AsyncIterator[Signal | InvalidSignal],
+                 stop: asyncio.Event) -> AsyncIterator[Signal | InvalidSignal]:
     """``signals`` until it ends or ``stop`` is set (even while waiting for the next one)."""
     stopping = asyncio.create_task(stop.wait())
     try:

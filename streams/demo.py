@@ -34,11 +34,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 from streams.synthetic_feed import spec_from_args
 
@@ -63,22 +64,23 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def signal_line(record: Mapping[str, Any], now: float | None = None) -> str:
+def signal_line(signal: Signal, now: float | None = None) -> str:
     """One console line per signal.
 
-    >>> signal_line({"level": "alarm", "direction": "worse", "metric": "death_30d",
-    ...              "entity_type": "clinician", "entity_id": "7000201", "n": 240,
-    ...              "statistic": 4.61, "threshold": 4.5}, now=0)[8:]
+    >>> signal = Signal(
+    ...     signal_id="s1", registry="r", metric="death_30d", monitor="ra_cusum_or2",
+    ...     monitor_kind="ra_cusum", entity_type="clinician", entity_id="7000201",
+    ...     provider="RXF", direction="worse", level="alarm", statistic=4.61, threshold=4.5,
+    ...     n=240, event_id="e1", episode_id="ep1", occurred_at="2026-05-11T16:18:00+00:00",
+    ...     observed=20, expected=9.5)
+    >>> signal_line(signal, now=0)[8:]
     ' ALARM  worse   death_30d           clinician 7000201  (n=240, 4.61 vs 4.5)'
     """
     stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
-    statistic, threshold = record.get("statistic"), record.get("threshold")
-    detail = f"n={record.get('n')}"
-    if isinstance(statistic, int | float) and isinstance(threshold, int | float):
-        detail += f", {statistic:.3g} vs {threshold:.3g}"
-    return (f"{stamp} {str(record.get('level')).upper():<6} "
-            f"{record.get('direction')!s:<7} {record.get('metric')!s:<19} "
-            f"{record.get('entity_type')} {record.get('entity_id')}  ({detail})")
+    detail = f"n={signal.n}, {signal.statistic:.3g} vs {signal.threshold:.3g}"
+    return (f"{stamp} {signal.level.value.upper():<6} "
+            f"{signal.direction.value:<7} {signal.metric:<19} "
+            f"{signal.entity_type} {signal.entity_id}  ({detail})")
 
 
 class MailSink:
@@ -147,8 +149,9 @@ def worker_env(settings: Any, port: int, log_url: str) -> dict[str, str]:
 
 
 async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
-                   ) -> AsyncIterator[dict[str, Any]]:
-    """Signal records from the signals topic, printing one line each."""
+                   ) -> AsyncIterator[Signal | InvalidSignal]:
+    """Signals from the signals topic, printing one line each (a malformed value is passed
+    on as its rejection, for the engine to log)."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(settings.signals_topic,
@@ -161,13 +164,12 @@ async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for records in batch.values():
                 for record in records:
-                    try:
-                        value = json.loads(record.value)
-                    except (TypeError, ValueError):
-                        continue
-                    counts[str(value.get("level"))] = counts.get(str(value.get("level")), 0) + 1
-                    print(signal_line(value), flush=True)
-                    yield value
+                    signal = read_signal(record.value or b"")
+                    if isinstance(signal, Signal):
+                        level = signal.level.value
+                        counts[level] = counts.get(level, 0) + 1
+                        print(signal_line(signal), flush=True)
+                    yield signal
     finally:
         await consumer.stop()
 
@@ -181,11 +183,8 @@ def _answers(url: str) -> bool:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    from notifiers.adapters.channels import build_notifiers
-    from notifiers.delivery import Dispatcher
-    from notifiers.engine import EscalationEngine
-    from notifiers.log.escalation_log import open_log
-    from notifiers.rules import RulesHolder, default_rules_path
+    from notifiers.escalation import build_escalation
+    from notifiers.rules import default_rules_path
     from notifiers.signal_consumer import consume_signals
     from streams.kafka.producer import ensure_topics
     from streams.settings import VigilSettings
@@ -215,9 +214,9 @@ async def run_demo(args: argparse.Namespace) -> int:
                                  partitions=4)
         await ensure_topics(settings, settings.events_topic, settings.signals_topic)
         log_url = f"sqlite:///{out / 'escalation.db'}"
-        engine = EscalationEngine(open_log(log_url), RulesHolder(default_rules_path()))
-        recipients = demo_recipients(out / "outbox", mail.port)
-        dispatcher = Dispatcher(engine.log, build_notifiers(recipients), recipients)
+        escalation = build_escalation(log_url, default_rules_path(),
+                                      recipients=demo_recipients(out / "outbox", mail.port))
+        engine, dispatcher = escalation.engine, escalation.dispatcher
 
         with (out / "worker.log").open("ab") as worker_log:
             worker = subprocess.Popen(

@@ -11,6 +11,7 @@ from notifiers.clock import ManualClock
 from notifiers.engine import EscalationEngine
 from notifiers.log.escalation_log import EscalationLog
 from notifiers.rules import Rules, RulesHolder, default_rules_path, load_rules
+from streams.contract.signal import Signal
 
 NewLog = Callable[[], EscalationLog]
 """The ``new_log`` fixture (``tests/conftest.py``): a fresh log on the backend under test."""
@@ -21,11 +22,11 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def signal(level: str = "alert", *, entity_id: str = "RXF", entity_type: str = "provider",
+def record(level: str = "alert", *, entity_id: str = "RXF", entity_type: str = "provider",
            direction: str = "worse", metric: str = "death_30d", n: int = 120,
            **extra: Any) -> dict[str, Any]:
     """A signal record as ``vigil replay`` writes it, with a deterministic id."""
-    record: dict[str, Any] = {
+    data: dict[str, Any] = {
         "registry": "ncap-adult-cardiac", "metric": metric, "monitor": "ra_cusum_or2",
         "monitor_kind": "ra_cusum", "entity_type": entity_type, "entity_id": entity_id,
         "provider": entity_id if entity_type == "provider" else "RXF",
@@ -36,10 +37,15 @@ def signal(level: str = "alert", *, entity_id: str = "RXF", entity_type: str = "
         "occurred_at": "2026-12-01T09:00:00Z", "observed": 9, "expected": 4.2,
         "risk_model_version": "logistic-1",
     }
-    record.update(extra)
-    basis = "|".join(str(record[k]) for k in ("metric", "entity_type", "entity_id", "level", "n"))
-    record.setdefault("signal_id", hashlib.sha256(basis.encode()).hexdigest()[:20])
-    return record
+    data.update(extra)
+    basis = "|".join(str(data[k]) for k in ("metric", "entity_type", "entity_id", "level", "n"))
+    data.setdefault("signal_id", hashlib.sha256(basis.encode()).hexdigest()[:20])
+    return data
+
+
+def signal(level: str = "alert", **fields: Any) -> Signal:
+    """:func:`record` parsed, as the escalation side receives it."""
+    return Signal.parse(record(level, **fields))
 
 
 def engine(log: EscalationLog, start: str = "2026-12-01 09:00",

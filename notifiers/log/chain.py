@@ -68,9 +68,8 @@ class LogEntry:
     at
         Time of the fact (event or simulated time given by the caller), tz-aware UTC.
     kind
-        What the fact is: ``signal``, ``route``, ``inhibit``, ``case_opened``,
-        ``notify_attempt``, ``notify_result``, ``deadline``, ``reminder``, ``action``,
-        ``rules_version``, ``dead_letter``, …
+        What the fact is: the engine and the dispatcher write only
+        :class:`~notifiers.log.kinds.LogKind` values, stored as plain strings.
     case_id, entity_id
         What the fact is about, for look-ups; either may be ``None``.
     payload
@@ -335,7 +334,7 @@ def next_entry(
     entry = LogEntry(
         seq=prev_seq + 1,
         at=at.astimezone(UTC),
-        kind=kind,
+        kind=str(kind),  # a LogKind is stored, and read back, as its plain string
         case_id=case_id,
         entity_id=entity_id,
         payload=json_ready(payload),

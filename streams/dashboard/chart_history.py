@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from streams.contract.signal import Signal
+
 EntityKey = tuple[str, str, str]
 
 
@@ -69,8 +71,9 @@ class ChartHistory:
         self._monitors[key] = [_describe(m) for m in monitors]
         self.updates += 1
 
-    def record_signal(self, signal: Mapping[str, Any]) -> None:
+    def record_signal(self, crossing: Signal) -> None:
         """A crossing: a marker, and a point at its ``n`` holding the crossing statistic."""
+        signal = crossing.to_dict()  # the marker holds JSON values, as the web page reads them
         key = (signal["metric"], signal["entity_type"], signal["entity_id"])
         monitors = self._monitors.get(key)
         points = self._buffer(key)
@@ -90,7 +93,7 @@ class ChartHistory:
         self.updates += 1
 
     def record_many(self, entities: Iterable[tuple[EntityKey, Sequence[Mapping[str, Any]]]],
-                    signals: Iterable[Mapping[str, Any]]) -> None:
+                    signals: Iterable[Signal]) -> None:
         """A batch: its signals first (they happened within it), then each entity's end
         state."""
         entities = list(entities)

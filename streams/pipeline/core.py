@@ -27,6 +27,7 @@ from typing import Any
 
 from signals.observations import Outcome
 from streams.contract.events import Event, InvalidEvent, OutcomeEvent, ProcedureEvent
+from streams.contract.signal import Signal
 from streams.pipeline.config import VigilConfig
 from streams.pipeline.metric_kinds.base import Awaiting, Entities, Finding, MetricKind, Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
@@ -181,10 +182,10 @@ class Pipeline:
         return observations
 
     # -- stage 2: entities ---------------------------------------------------------------
-    def apply(self, observation: Observation, state: PipelineState) -> list[dict[str, Any]]:
+    def apply(self, observation: Observation, state: PipelineState) -> list[Signal]:
         """Update every entity the observation names; return the signals raised."""
         kind = self.kinds[observation.metric]
-        signals: list[dict[str, Any]] = []
+        signals: list[Signal] = []
         for entity_type, entity_id in observation.entities:
             key = (observation.metric, entity_type, entity_id)
             entity = state.entities.get(key)
@@ -195,41 +196,41 @@ class Pipeline:
                                             finding))
         return signals
 
-    def process(self, event: Event, state: PipelineState) -> list[dict[str, Any]]:
+    def process(self, event: Event, state: PipelineState) -> list[Signal]:
         """Both stages, in stream order: what replay does with each event."""
-        signals: list[dict[str, Any]] = []
+        signals: list[Signal] = []
         for observation in self.observe(event, state):
             signals.extend(self.apply(observation, state))
         return signals
 
     def _signal(self, observation: Observation, kind: MetricKind, entity_type: str,
-                entity_id: str, finding: Finding) -> dict[str, Any]:
+                entity_id: str, finding: Finding) -> Signal:
         level = finding.crossing.level.value
-        signal: dict[str, Any] = {
-            "signal_id": signal_id(self.registry, observation.metric, finding.monitor,
-                                   entity_type, entity_id, finding.n, level),
-            "registry": self.registry,
-            "metric": observation.metric,
-            "monitor": finding.monitor,
-            "monitor_kind": finding.monitor_kind,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "provider": observation.provider,
-            "direction": finding.direction,
-            "level": level,
-            "statistic": finding.crossing.statistic,
-            "threshold": finding.crossing.threshold,
-            "n": finding.n,
-            "event_id": observation.event_id,
-            "episode_id": observation.episode_id,
-            "occurred_at": observation.occurred_at.isoformat(),
-            "observed": finding.observed,
-            "expected": finding.expected,
-        }
-        signal.update(kind.signal_fields(finding))
+        optional: dict[str, Any] = kind.signal_fields(finding)
         if finding.details:
-            signal["details"] = finding.details
-        return signal
+            optional["details"] = finding.details
+        return Signal(
+            signal_id=signal_id(self.registry, observation.metric, finding.monitor,
+                                entity_type, entity_id, finding.n, level),
+            registry=self.registry,
+            metric=observation.metric,
+            monitor=finding.monitor,
+            monitor_kind=finding.monitor_kind,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            provider=observation.provider,
+            direction=finding.direction,
+            level=level,
+            statistic=finding.crossing.statistic,
+            threshold=finding.crossing.threshold,
+            n=finding.n,
+            event_id=observation.event_id,
+            episode_id=observation.episode_id,
+            occurred_at=observation.occurred_at,
+            observed=finding.observed,
+            expected=finding.expected,
+            **optional,
+        )
 
     # -- state in and out ----------------------------------------------------------------
     def observation_values(self, metric: str, values: list[Any]) -> Any:

@@ -89,8 +89,8 @@ def replay(
                 continue
             accepted += 1
             for signal in signals:
-                summary.signals[signal["level"], signal["direction"]] += 1
-                signals_out.write(_dumps(signal))
+                summary.signals[signal.level.value, signal.direction.value] += 1
+                signals_out.write(signal.to_json() + "\n")
         summary.lines, summary.accepted = count, accepted
     with open(out_dir / "monitors.jsonl", "w", encoding="utf-8") as monitors_out:
         for record in pipeline.monitor_records(state):

@@ -342,13 +342,13 @@ class Worker:
         metrics.OBSERVATIONS_APPLIED.inc(out.applied)
         metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
         for _, _, signal, source_ms in out.signals:
-            metrics.SIGNALS.labels(signal["level"], signal["direction"]).inc()
+            metrics.SIGNALS.labels(signal.level.value, signal.direction.value).inc()
             if source_ms:
                 metrics.LATENCY.observe(max(0.0, published - source_ms / 1000))
-            log.info("signal_published", signal_id=signal["signal_id"],
-                     metric=signal["metric"], entity_type=signal["entity_type"],
-                     entity_id=signal["entity_id"], level=signal["level"],
-                     direction=signal["direction"], event_id=signal["event_id"])
+            log.info("signal_published", signal_id=signal.signal_id,
+                     metric=signal.metric, entity_type=signal.entity_type,
+                     entity_id=signal.entity_id, level=signal.level.value,
+                     direction=signal.direction.value, event_id=signal.event_id)
         self._applied(settings.observations_topic, records)
         await self._reseek(settings.observations_topic, holes)
 

@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from notifiers.adapters.channels import build_notifiers
-from notifiers.delivery import Dispatcher
-from notifiers.engine import EscalationEngine
+from notifiers.escalation import build_escalation
 from notifiers.http_api import Principal, make_app
-from notifiers.log.escalation_log import open_log
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
-from notifiers.rules import RulesHolder
 from notifiers.signal_consumer import ConsumerReport, consume_signals
+from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.settings import VigilSettings
 
 log = structlog.get_logger("vigil.escalation")
@@ -58,11 +54,12 @@ class EscalationSide:
 
     def __init__(self, settings: VigilSettings, rules: str | Path) -> None:
         self.settings = settings
-        self.recipients = recipients_for(settings)
-        self.log = open_log(settings.escalation_log)
-        self.engine = EscalationEngine(self.log, RulesHolder(rules))
-        self.dispatcher = Dispatcher(self.log, build_notifiers(self.recipients),
-                                     self.recipients)
+        wired = build_escalation(settings.escalation_log, rules,
+                                 recipients=recipients_for(settings))
+        self.recipients = wired.recipients
+        self.log = wired.log
+        self.engine = wired.engine
+        self.dispatcher = wired.dispatcher
         self.group = f"{settings.app_id}-escalation"
         self.stop = asyncio.Event()
         self.report: ConsumerReport | None = None
@@ -107,21 +104,19 @@ class EscalationSide:
         await consumer.start()
         return consumer
 
-    async def _signals(self, consumer: Any) -> AsyncIterator[dict[str, Any]]:
-        """Signals in topic order; a batch's offsets are committed when the next batch is
-        asked for, i.e. after every signal of it was received."""
+    async def _signals(self, consumer: Any) -> AsyncIterator[Signal | InvalidSignal]:
+        """Signals in topic order, each parsed here once (a malformed value is passed on as
+        its rejection, for the engine to log); a batch's offsets are committed when the next
+        batch is asked for, i.e. after every signal of it was received."""
         while True:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             for records in batch.values():
                 for record in records:
-                    try:
-                        signal = json.loads(record.value)
-                    except (TypeError, ValueError):
-                        log.warning("signal_unreadable", partition=record.partition,
-                                    offset=record.offset)
-                        continue
-                    if isinstance(signal, dict):
-                        yield signal
+                    signal = read_signal(record.value or b"")
+                    if isinstance(signal, InvalidSignal):
+                        log.warning("signal_rejected", partition=record.partition,
+                                    offset=record.offset, reason=signal.reason)
+                    yield signal
             if batch:
                 try:
                     await consumer.commit()

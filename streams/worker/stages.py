@@ -47,6 +47,7 @@ from typing import Any
 
 from streams.contract.events import InvalidEvent, parse_event
 from streams.contract.pseudonym import Pseudonymiser
+from streams.contract.signal import Signal
 from streams.pipeline.core import EntityKey, PendingEpisode, Pipeline, PipelineState
 from streams.pipeline.metric_kinds.base import Observation
 
@@ -321,7 +322,7 @@ def _observation(pipeline: Pipeline, message: dict[str, Any]) -> Observation:
 class EntityBatch:
     """What the entity stage made of a batch."""
 
-    signals: list[tuple[bytes, bytes, dict[str, Any], int | None]] = field(
+    signals: list[tuple[bytes, bytes, Signal, int | None]] = field(
         default_factory=list)
     """(key, value, signal, source event timestamp in ms) for the signals topic."""
     writes: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -363,7 +364,8 @@ class EntityStage:
             home[key] = record.partition
             result.applied += 1
             for signal in self.pipeline.apply(_observation(self.pipeline, message), state):
-                result.signals.append((key.encode(), _dumps(signal), signal, message["ts"]))
+                result.signals.append((key.encode(), signal.to_json().encode(), signal,
+                                       message["ts"]))
         for key, partition in home.items():
             metric, entity_type, entity_id = key.split("|", 2)
             entity: EntityKey = (metric, entity_type, entity_id)

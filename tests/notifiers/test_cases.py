@@ -24,7 +24,17 @@ from notifiers.log.escalation_log import EscalationLog, open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.rules import RulesHolder, default_rules_path, parse_rules
 from notifiers.working_days import add_working_days
-from tests.escalation_helpers import NewLog, at, default_rules, engine, kinds, requested, signal
+from streams.contract.signal import read_signal
+from tests.escalation_helpers import (
+    NewLog,
+    at,
+    default_rules,
+    engine,
+    kinds,
+    record,
+    requested,
+    signal,
+)
 from tests.log_backends import Backend
 
 DEVICE = "05012345678900"
@@ -320,13 +330,18 @@ def test_quiet_cases_resolve_and_new_signals_hold_them_open(new_log: NewLog) -> 
 
 def test_bad_signals_are_rejected_as_values_and_logged(new_log: NewLog) -> None:
     eng, _ = engine(new_log())
-    bad = signal("alert")
+    bad = record("alert")
     del bad["entity_id"]
-    outcome = eng.receive(bad)
+    outcome = eng.receive(read_signal(bad))
     assert outcome.status == "rejected" and "entity_id" in (outcome.reason or "")
-    assert eng.receive(signal("loud")).status == "rejected"
-    assert kinds(eng.log.entries(kind="signal_rejected")) == ["signal_rejected"] * 2
-    assert eng.receive({**signal("alert"), "statistic": float("nan")}).status == "opened"
+    assert eng.receive(read_signal(record("loud"))).status == "rejected"
+    assert eng.receive(read_signal(b"{not json")).status == "rejected"
+    rejected = list(eng.log.entries(kind="signal_rejected"))
+    assert kinds(rejected) == ["signal_rejected"] * 3
+    assert rejected[1].payload["signal_id"] == record("loud")["signal_id"]
+    assert "level" in rejected[1].payload["reason"] and "loud" not in rejected[1].payload["reason"]
+    assert not eng.cases()
+    assert eng.receive(signal("alert", statistic=float("nan"))).status == "opened"
 
 
 def run_case_cli(argv: list[str]) -> int:

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from notifiers.log.escalation_log import LogEntry, open_log
-from notifiers.replay_escalation import escalate_replay, last_event_time
+from notifiers.replay_escalation import escalate_replay, escalate_replay_outputs, last_event_time
 from notifiers.rules import default_rules_path
 from streams.bundled_samples import sample_paths
 from streams.cli.main import main
+from streams.contract.signal import read_signal
 from tests.log_backends import Backend, sqlite_backend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,12 +125,27 @@ def test_escalating_into_a_log_that_holds_the_run_already_adds_nothing_new(
         replayed: Replayed, tmp_path: Path) -> None:
     copy = tmp_path / "escalation.db"
     shutil.copy(replayed.out / "escalation.db", copy)
-    signals = [json.loads(line) for line in (replayed.out / "signals.jsonl").open()]
+    signals = [read_signal(line) for line in (replayed.out / "signals.jsonl").open()]
     with closing(open_log(f"sqlite:///{copy}")) as log:
         done = escalate_replay(signals, default_rules_path(), log, tmp_path / "outbox")
         assert log.verify().ok
     assert done.counts["duplicates"] == len(signals)
     assert done.counts["cases_opened"] == done.counts["notifications_written"] == 0
+
+
+def test_a_malformed_line_of_signals_jsonl_is_rejected_and_logged(replayed: Replayed,
+                                                                  tmp_path: Path) -> None:
+    lines = (replayed.out / "signals.jsonl").read_text(encoding="utf-8").splitlines()
+    out = tmp_path / "out"
+    out.mkdir()
+    bad = ['{"signal_id": "broken", "level": "loud"}', "{truncated"]
+    (out / "signals.jsonl").write_text("\n".join([lines[0], *bad, *lines[1:]]) + "\n")
+    done = escalate_replay_outputs(out, default_rules_path())
+    assert done.signals == len(lines) + 2 and done.counts["rejected"] == 2
+    rejected = [e.payload for e in entries(f"sqlite:///{out / 'escalation.db'}")
+                if e.kind == "signal_rejected"]
+    assert [p["signal_id"] for p in rejected] == ["broken", None]
+    assert done.counts["cases_opened"] == replayed.report["escalation"]["cases_opened"]
 
 
 # --- tampering, found by vigil audit verify ----------------------------------------------------

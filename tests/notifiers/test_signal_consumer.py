@@ -12,13 +12,14 @@ from notifiers.clock import SystemClock
 from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.recipients import embedded_recipients
 from notifiers.signal_consumer import consume_signals
+from streams.contract.signal import InvalidSignal, Signal, read_signal
 from tests.escalation_helpers import NewLog, engine, kinds, signal
 
 FAST = RetryPolicy(first_delay=0.01, max_delay=0.1, deadline=1.0, attempt_timeout=1.0)
 
 
-async def topic(records: Iterable[dict[str, Any]], *, then_wait: bool = False
-                ) -> AsyncIterator[dict[str, Any]]:
+async def topic(records: Iterable[Signal | InvalidSignal], *, then_wait: bool = False
+                ) -> AsyncIterator[Signal | InvalidSignal]:
     for record in records:
         await asyncio.sleep(0)
         yield record
@@ -32,7 +33,7 @@ def test_redeliveries_are_dropped_and_notices_delivered(new_log: NewLog, tmp_pat
     recipients = embedded_recipients(tmp_path)
     dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)
     first, second = signal("alert", entity_id="RXF"), signal("alert", entity_id="RAJ")
-    records = [first, second, first, dict(first), second]
+    records = [first, second, first, first.model_copy(), second]
     report = asyncio.run(consume_signals(topic(records), eng, dispatcher, poll_every=0.01))
     assert report.as_dict() == {"received": 2, "dropped": 3, "outcomes": {"opened": 2}}
     assert kinds(eng.log.entries(kind="signal_received")) == ["signal_received"] * 2
@@ -61,3 +62,19 @@ def test_stop_ends_the_wait_for_a_quiet_topic(new_log: NewLog, tmp_path: Path) -
 
     assert asyncio.run(scenario())["outcomes"] == {"opened": 1}
     assert len(list((tmp_path / "provider").glob("*.json"))) == 1
+
+
+def test_a_malformed_topic_value_is_rejected_and_logged_not_a_crash(new_log: NewLog,
+                                                                    tmp_path: Path) -> None:
+    eng, _ = engine(new_log())
+    eng.clock = SystemClock()
+    recipients = embedded_recipients(tmp_path)
+    dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)
+    values = [b"{not json", b'{"signal_id": "s9", "level": "loud"}', signal("alert").to_json()]
+    report = asyncio.run(consume_signals(topic(read_signal(v) for v in values), eng,
+                                         dispatcher, poll_every=0.01))
+    assert report.as_dict()["outcomes"] == {"opened": 1, "rejected": 2}
+    rejected = [e.payload for e in eng.log.entries(kind="signal_rejected")]
+    assert [p["signal_id"] for p in rejected] == [None, "s9"]
+    assert all(p["reason"] for p in rejected)
+    assert eng.log.verify().ok

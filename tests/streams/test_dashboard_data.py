@@ -10,6 +10,7 @@ import pytest
 from notifiers.engine import EscalationEngine
 from notifiers.log.escalation_log import open_log
 from notifiers.rules import RulesHolder, default_rules_path
+from streams.contract.signal import Signal
 from streams.dashboard import RecordingEntityStage
 from streams.dashboard.chart_history import ChartHistory
 from streams.dashboard.data import (
@@ -58,12 +59,12 @@ def test_timeline_and_verification_from_a_real_log() -> None:
     log = open_log("memory://")
     engine = EscalationEngine(log, RulesHolder(default_rules_path()))
     at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    engine.receive({
+    engine.receive(Signal.parse({
         "signal_id": "s1", "registry": "r", "metric": "death_30d", "monitor": "ra_cusum_or2",
         "monitor_kind": "ra_cusum", "entity_type": "provider", "entity_id": "R1C",
         "provider": "R1C", "direction": "worse", "level": "alarm", "statistic": 4.7,
         "threshold": 4.5, "n": 120, "event_id": "e1", "episode_id": "ep1",
-        "occurred_at": at.isoformat(), "observed": 20, "expected": 11.0}, at=at)
+        "occurred_at": at.isoformat(), "observed": 20, "expected": 11.0}), at=at)
     (case,) = engine.cases()
     entries = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "payload": e.payload,
                 "hash": e.hash} for e in engine.history(case.case_id)]
@@ -89,9 +90,12 @@ def test_chart_history_is_a_bounded_ring_with_signal_peaks() -> None:
     history = ChartHistory(maxlen=4)
     for n in range(1, 4):
         history.record("death_30d", "provider", "R1A", _records(n, n * 1.0, n, n * 0.5))
-    signal = {"metric": "death_30d", "entity_type": "provider", "entity_id": "R1A",
-              "monitor": "ra_cusum_or2", "level": "alarm", "direction": "worse", "n": 5,
-              "statistic": 4.8, "threshold": 4.5, "signal_id": "x"}
+    signal = Signal(
+        metric="death_30d", entity_type="provider", entity_id="R1A", monitor="ra_cusum_or2",
+        level="alarm", direction="worse", n=5, statistic=4.8, threshold=4.5, signal_id="x",
+        registry="r", monitor_kind="ra_cusum", provider="R1A", event_id="e5",
+        episode_id="ep5", occurred_at="2026-03-02T09:00:00+00:00", observed=None,
+        expected=None)
     history.record_many([(("death_30d", "provider", "R1A"), _records(5, 0.0, 5, 2.5))],
                         [signal])
     series = history.series("death_30d", "provider", "R1A")

@@ -73,7 +73,7 @@ class _Worker:
             batch = [Record(0, self.read2 + i, v) for i, v in enumerate(chunk)]
             out = self.entities.run(batch, self.t2)
             for _, _, signal, _ in out.signals:
-                self.signals[signal["signal_id"]] = signal
+                self.signals[signal.signal_id] = signal.to_dict()
             for key, value in out.writes.get(0, {}).items():
                 self.t2[key] = value
             self.read2 += len(chunk)
