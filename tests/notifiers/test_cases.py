@@ -24,8 +24,8 @@ from notifiers.log.escalation_log import EscalationLog, open_log
 from notifiers.recipients import embedded_recipients
 from notifiers.rules import RulesHolder, default_rules_path, parse_rules
 from notifiers.working_days import add_working_days
-from tests.escalation_helpers import NewLog, at, default_rules, engine, kinds, requested, signal
-from tests.log_backends import Backend
+from tests.support.escalation import NewLog, at, default_rules, engine, kinds, requested, signal
+from tests.support.log_backends import Backend
 
 DEVICE = "05012345678900"
 

@@ -21,7 +21,7 @@ from notifiers.log.escalation_log import LogEntry, open_log
 from notifiers.replay_escalation import escalate_replay, last_event_time
 from notifiers.rules import default_rules_path
 from streams.cli.main import main, sample_paths
-from tests.log_backends import Backend, sqlite_backend
+from tests.support.log_backends import Backend, sqlite_backend
 
 REPO = Path(__file__).resolve().parents[2]
 DELIVERY = ("notification_attempt", "notification_sent", "dead_letter", "notification_blocked")
