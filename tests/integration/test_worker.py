@@ -27,7 +27,7 @@ from tests.support.worker_vs_replay import (
     synthetic_file,
     worker_results,
 )
-from tests.support.workers import WorkerProcess, worker_env
+from tests.support.workers import WorkerProcess, wait_ready, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("plain_logging")]
 
@@ -100,12 +100,17 @@ def test_scale_out_and_handover(broker: EmbeddedBroker, tmp_path: Path) -> None:
     env = worker_env(broker, partitions=4)
     first = WorkerProcess(env, CONFIG, tmp_path / "w1.log")
     second = WorkerProcess(env, CONFIG, tmp_path / "w2.log")
-    produce(env, events)
-    time.sleep(2.0)
-    assert second.terminate() == 0  # its partitions go to the first worker
     try:
+        # Both in the group with partitions of their own (a SIGTERM before the second is
+        # ready kills it with -15), and both working, before the second leaves.
+        wait_ready([first, second])
+        produce(env, events)
+        wait_progress(broker, env, 0)
+        assert second.terminate() == 0  # its partitions go to the first worker
         wait_done(broker, env)
     finally:
+        if second.process.poll() is None:
+            second.kill()
         first.terminate()
     signals, monitors, _ = worker_results(broker, env)
     assert signals == expected_signals

@@ -53,6 +53,26 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=60)
 
 
+SETTLED = ("notification_sent", "notification_blocked", "dead_letter")
+"""The log entries after which the dispatcher leaves a requested notification alone."""
+
+
+def _wait_dispatched(url: str, timeout: float = 60) -> None:
+    """Until the dispatcher (which polls the log every second) has settled every
+    notification requested in the log at ``url``: each is sent, blocked or dead-lettered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open_log(url, create=False) as log:
+            requested = {e.payload["key"] for e in log.entries(kind="notification_requested")}
+            settled = {e.payload["key"] for kind in SETTLED for e in log.entries(kind=kind)}
+        if requested and requested <= settled:
+            return
+        assert time.monotonic() < deadline, (
+            f"{len(requested - settled)} of {len(requested)} notifications not dispatched "
+            f"within {timeout} s")
+        time.sleep(0.5)  # poll interval
+
+
 def _notices(outbox: Path) -> list[Path]:
     return sorted(outbox.glob("*/*.json"))
 
@@ -67,7 +87,7 @@ def test_worker_escalates_signals_once(broker: EmbeddedBroker, tmp_path: Path) -
     try:
         wait_done(broker, env)
         _wait_escalated(broker, env)
-        time.sleep(2.0)  # the dispatcher polls the log every second
+        _wait_dispatched(url)
     finally:
         assert _stop(worker) == 0
     verify = vigil("audit", "verify", "--log", url, env=env)
@@ -88,7 +108,7 @@ def test_worker_escalates_signals_once(broker: EmbeddedBroker, tmp_path: Path) -
     try:
         wait_done(broker, again)
         _wait_escalated(broker, again)
-        time.sleep(2.0)
+        _wait_dispatched(url)
     finally:
         assert _stop(worker) == 0
     with open_log(url, create=False) as log:
