@@ -19,7 +19,7 @@ import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support.events import outcome, procedure, write_jsonl
-from tests.support.topics import read_topic, wait_done, wait_progress
+from tests.support.topics import committed, read_topic, wait_done, wait_progress
 from tests.support.worker_vs_replay import (
     CONFIG,
     produce,
@@ -63,10 +63,10 @@ def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> Non
     rng = random.Random(5)
     log = tmp_path / "worker.log"
     worker = WorkerProcess(env, CONFIG, log)
-    committed = 0
+    progress = 0
     try:
         for _ in range(3):
-            committed = wait_progress(broker, env, committed)
+            progress = wait_progress(broker, env, progress)
             # The test's subject: a kill at a random moment, not a wait for readiness.
             time.sleep(rng.uniform(0.5, 4.0))
             _, done, produced = committed(broker.bootstrap_servers, env["VIGIL_APP_ID"],
@@ -75,7 +75,7 @@ def test_crash_kill_9_three_times(broker: EmbeddedBroker, tmp_path: Path) -> Non
                   f"producer {'finished' if producer.poll() is not None else 'still sending'}")
             assert producer.poll() is None, "the producer finished before this kill"
             worker.kill()
-            committed = done  # the next kill waits for the restarted worker's own commits
+            progress = done  # the next kill waits for the restarted worker's own commits
             worker = WorkerProcess(env, CONFIG, log)
         _, errors = producer.communicate(timeout=300)
         assert producer.returncode == 0, errors
