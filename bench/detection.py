@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the registry liv
 from signals.markov_arl import markov_arl, poisson_markov_arl
 from streams.cli.main import main
 from streams.synthetic import clinician_codes
-from tests import synthetic_registry as reg
+from tests.support import synthetic_registry as reg
 
 
 def read(path: Path) -> list[dict]:

@@ -210,7 +210,7 @@ def _memory(bootstrap: str, group: str, config: Path) -> None:
     from streams.pipeline.config import load_config
     from streams.pipeline.core import Pipeline
     from streams.worker.stages import monitor_state
-    from tests.broker import last_values
+    from tests.support.topics import last_values
 
     pipeline = Pipeline(load_config(config))
     table = last_values(bootstrap, f"{group}-monitors-changelog")

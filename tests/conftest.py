@@ -1,4 +1,6 @@
-"""Fixtures shared across test modules."""
+"""Fixtures shared across test modules: the embedded broker, PostgreSQL, escalation logs on
+every backend, and the synthetic registry's replay. Helpers that are not fixtures live in
+:mod:`tests.support`."""
 
 from __future__ import annotations
 
@@ -9,15 +11,32 @@ from pathlib import Path
 import pytest
 
 from notifiers.log.escalation_log import EscalationLog, open_log
-from tests import log_backends
+from streams.kafka.embedded_broker import EmbeddedBroker
+from tests.support import log_backends, postgres
 
 
 @pytest.fixture(scope="session")
-def synthetic_replay(tmp_path_factory) -> Path:
+def broker() -> Iterator[EmbeddedBroker]:
+    """The embedded Kafka-compatible broker, started once for the session on first use;
+    each test isolates itself with its own app id and topics (``workers.worker_env``)."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A private PostgreSQL schema name, dropped afterwards; skips the test when the server
+    is unreachable, fails it when ``CI`` is set (:mod:`tests.support.postgres`)."""
+    with postgres.temporary_schema() as schema:
+        yield schema
+
+
+@pytest.fixture(scope="session")
+def synthetic_replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seeded synthetic registry with injected outliers, replayed once per session;
     returns the replay's output folder."""
     from streams.cli.main import main
-    from tests import synthetic_registry as reg
+    from tests.support import synthetic_registry as reg
 
     folder = tmp_path_factory.mktemp("synthetic-registry")
     events, config = reg.write_registry(folder)

@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streams.kafka.embedded_broker import free_port
-from tests.demo_process import ALARM, DemoProcess
+from tests.support.demo_process import ALARM, DemoProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.integration
-
-
-def _need(what: str) -> None:
-    message = f"{what} (Debian: apt-get install -y chromium; pip install playwright)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI needs {message}")
-    pytest.skip(f"no {message}")
 
 
 def _cases(url: str) -> list[dict]:
@@ -45,13 +35,7 @@ def _cases(url: str) -> list[dict]:
         return []
 
 
-def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        _need("Chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("Playwright for Python")
+def test_dashboard_in_headless_chromium(chromium: Any, tmp_path: Path) -> None:
     OUTPUT.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     demo = DemoProcess([sys.executable, "-m", "streams.cli.main", "demo", "--seconds", "150",
@@ -63,37 +47,31 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
         demo.wait_answering(url, timeout=60)
         deadline = time.monotonic() + 30
         while not _cases(url) and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.5)  # poll interval
         assert _cases(url), "the escalation log has no case yet"
 
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
-                                        args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1440, "height": 900})
-                page.goto(url)
-                page.wait_for_selector("#cases tbody tr[data-case-id]", timeout=20_000)
-                # a CUSUM chart with a drawn line of several points
-                path = page.wait_for_selector("svg.chart.cusum path.series", timeout=20_000)
-                assert int(path.get_attribute("data-points") or 0) >= 2
-                assert path.get_attribute("d").count("L") >= 1
-                page.wait_for_selector("#funnel svg circle", timeout=20_000)
-                assert page.locator("#count-alarm").inner_text().split()[0] != "0"
-                page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+        page = chromium.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#cases tbody tr[data-case-id]", timeout=20_000)
+        # a CUSUM chart with a drawn line of several points
+        path = page.wait_for_selector("svg.chart.cusum path.series", timeout=20_000)
+        assert int(path.get_attribute("data-points") or 0) >= 2
+        assert path.get_attribute("d").count("L") >= 1
+        page.wait_for_selector("#funnel svg circle", timeout=20_000)
+        assert page.locator("#count-alarm").inner_text().split()[0] != "0"
+        page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
 
-                row = page.locator("#cases tbody tr[data-case-id]").first
-                case_id = row.get_attribute("data-case-id")
-                row.click()
-                page.wait_for_selector("#case-panel:not([hidden]) #case-timeline li",
-                                       timeout=10_000)
-                assert "case_opened" in page.locator("#case-timeline").inner_text()
-                status = page.locator("#case-verification")
-                assert "intact" in (status.get_attribute("class") or ""), status.inner_text()
-                assert "hash chain intact" in status.inner_text()
-                assert case_id in page.locator("#case-fields").inner_text()
-                page.screenshot(path=str(OUTPUT / "dashboard-case.png"), full_page=True)
-            finally:
-                browser.close()
+        row = page.locator("#cases tbody tr[data-case-id]").first
+        case_id = row.get_attribute("data-case-id")
+        row.click()
+        page.wait_for_selector("#case-panel:not([hidden]) #case-timeline li",
+                               timeout=10_000)
+        assert "case_opened" in page.locator("#case-timeline").inner_text()
+        status = page.locator("#case-verification")
+        assert "intact" in (status.get_attribute("class") or ""), status.inner_text()
+        assert "hash chain intact" in status.inner_text()
+        assert case_id in page.locator("#case-fields").inner_text()
+        page.screenshot(path=str(OUTPUT / "dashboard-case.png"), full_page=True)
     finally:
         code = demo.interrupt(timeout=30)
     assert code == 0, f"the demo exited {code}; see {tmp_path / 'demo.out'}"

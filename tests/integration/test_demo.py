@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from streams.kafka.embedded_broker import free_port
-from tests.demo_process import ALARM, DemoProcess
+from tests.support.demo_process import ALARM, DemoProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

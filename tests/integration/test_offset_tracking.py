@@ -9,9 +9,6 @@ import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker
 from streams.worker.offset_tracking import log_ends
-from tests.broker import broker
-
-__all__ = ["broker"]
 
 
 @pytest.mark.integration

@@ -9,24 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
-import structlog
 
 from notifiers.log.escalation_log import open_log
 from notifiers.rules import default_rules_path
 from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
-from tests.broker import broker, vigil, worker_env
-from tests.integration.test_worker import _committed, _replay, _wait_done
+from tests.support.topics import committed, wait_done
+from tests.support.worker_vs_replay import replay_results
+from tests.support.workers import vigil, worker_env
 
-pytestmark = pytest.mark.integration
-__all__ = ["broker"]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("plain_logging")]
 
 EVENTS, CONFIG = sample_paths()
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> None:
-    structlog.reset_defaults()
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -44,14 +38,14 @@ def _wait_escalated(broker: EmbeddedBroker, env: dict[str, str], stall: float = 
     topic = [env["VIGIL_SIGNALS_TOPIC"]]
     last, moved = None, time.monotonic()
     while True:
-        done, committed, end = _committed(broker.bootstrap_servers,
-                                          f"{env['VIGIL_APP_ID']}-escalation", topic)
+        done, offsets, end = committed(broker.bootstrap_servers,
+                                       f"{env['VIGIL_APP_ID']}-escalation", topic)
         if done and end:
             return
-        if (committed, end) != last:
-            last, moved = (committed, end), time.monotonic()
-        assert time.monotonic() - moved < stall, f"escalation stalled at {committed}/{end}"
-        time.sleep(1.0)
+        if (offsets, end) != last:
+            last, moved = (offsets, end), time.monotonic()
+        assert time.monotonic() - moved < stall, f"escalation stalled at {offsets}/{end}"
+        time.sleep(1.0)  # poll interval
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -59,21 +53,41 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=60)
 
 
+SETTLED = ("notification_sent", "notification_blocked", "dead_letter")
+"""The log entries after which the dispatcher leaves a requested notification alone."""
+
+
+def _wait_dispatched(url: str, timeout: float = 60) -> None:
+    """Until the dispatcher (which polls the log every second) has settled every
+    notification requested in the log at ``url``: each is sent, blocked or dead-lettered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open_log(url, create=False) as log:
+            requested = {e.payload["key"] for e in log.entries(kind="notification_requested")}
+            settled = {e.payload["key"] for kind in SETTLED for e in log.entries(kind=kind)}
+        if requested and requested <= settled:
+            return
+        assert time.monotonic() < deadline, (
+            f"{len(requested - settled)} of {len(requested)} notifications not dispatched "
+            f"within {timeout} s")
+        time.sleep(0.5)  # poll interval
+
+
 def _notices(outbox: Path) -> list[Path]:
     return sorted(outbox.glob("*/*.json"))
 
 
 def test_worker_escalates_signals_once(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    expected, _, _ = _replay(EVENTS, tmp_path / "replay")
+    expected, _, _ = replay_results(EVENTS, tmp_path / "replay")
     url = f"sqlite:///{tmp_path / 'escalation.db'}"
     outbox = tmp_path / "outbox"
     env = worker_env(broker, VIGIL_ESCALATION_LOG=url, VIGIL_OUTBOX_DIR=str(outbox))
     assert vigil("produce", str(EVENTS), env=env).returncode == 0
     worker = _start(env, tmp_path / "worker.log")
     try:
-        _wait_done(broker, env)
+        wait_done(broker, env)
         _wait_escalated(broker, env)
-        time.sleep(2.0)  # the dispatcher polls the log every second
+        _wait_dispatched(url)
     finally:
         assert _stop(worker) == 0
     verify = vigil("audit", "verify", "--log", url, env=env)
@@ -92,9 +106,9 @@ def test_worker_escalates_signals_once(broker: EmbeddedBroker, tmp_path: Path) -
     again = dict(env, VIGIL_APP_ID=env["VIGIL_APP_ID"] + "b")
     worker = _start(again, tmp_path / "worker2.log")
     try:
-        _wait_done(broker, again)
+        wait_done(broker, again)
         _wait_escalated(broker, again)
-        time.sleep(2.0)
+        _wait_dispatched(url)
     finally:
         assert _stop(worker) == 0
     with open_log(url, create=False) as log:

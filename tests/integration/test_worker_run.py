@@ -17,7 +17,8 @@ import pytest
 
 from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import free_port
-from tests.broker import HMAC_KEY, ROOT, read_topic, vigil
+from tests.support.topics import read_topic
+from tests.support.workers import HMAC_KEY, ROOT, vigil
 
 EVENTS, CONFIG = sample_paths()
 
@@ -49,7 +50,7 @@ def _wait_for(pattern: str, log: Path, process: subprocess.Popen[bytes],
         if found:
             return found
         assert process.poll() is None, log.read_text(errors="replace")
-        time.sleep(0.2)
+        time.sleep(0.2)  # poll interval
     raise AssertionError(f"no {pattern!r} within {timeout} s:\n{log.read_text()}")
 
 

@@ -16,10 +16,9 @@ import pytest
 
 from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import EmbeddedBroker
-from tests.broker import ROOT, WorkerProcess, broker, vigil, worker_env
+from tests.support.workers import ROOT, WorkerProcess, vigil, worker_env
 
 pytestmark = pytest.mark.integration
-__all__ = ["broker"]
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
@@ -38,7 +37,7 @@ def _until(port: int, path: str, status: int, timeout: float = 60) -> bytes:
         code, body = _get(port, path)
         if code == status:
             return body
-        time.sleep(0.5)
+        time.sleep(0.5)  # poll interval
     raise AssertionError(f"{path} did not answer {status} within {timeout} s (last {code})")
 
 
@@ -69,7 +68,7 @@ def test_probes_metrics_and_image_healthcheck(broker: EmbeddedBroker, tmp_path: 
             consumed = re.search(r"^vigil_events_consumed_total (\S+)$", text, re.MULTILINE)
             if (consumed and float(consumed.group(1)) > 0) or time.monotonic() > deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(0.5)  # poll interval
         assert consumed and float(consumed.group(1)) > 0
         assert "# TYPE vigil_consumer_lag gauge" in text
     finally:

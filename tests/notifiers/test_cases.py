@@ -25,7 +25,7 @@ from notifiers.recipients import embedded_recipients
 from notifiers.rules import RulesHolder, default_rules_path, parse_rules
 from notifiers.working_days import add_working_days
 from streams.contract.signal import read_signal
-from tests.escalation_helpers import (
+from tests.support.escalation import (
     NewLog,
     at,
     default_rules,
@@ -35,7 +35,7 @@ from tests.escalation_helpers import (
     requested,
     signal,
 )
-from tests.log_backends import Backend
+from tests.support.log_backends import Backend
 
 DEVICE = "05012345678900"
 

@@ -16,9 +16,9 @@ from notifiers.adapters.webhook import WebhookNotifier
 from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.log.escalation_log import EscalationLog
 from notifiers.recipients import RecipientsConfig, embedded_recipients
-from tests import log_backends
-from tests.escalation_helpers import NewLog, at, engine, signal
-from tests.webhook_receivers import SECRET, Receiver, serve
+from tests.support import log_backends
+from tests.support.escalation import NewLog, at, engine, signal
+from tests.support.webhook_receivers import SECRET, Receiver, serve
 
 FAST = RetryPolicy(first_delay=0.01, factor=2.0, max_delay=0.1, deadline=1.0,
                    attempt_timeout=0.25)

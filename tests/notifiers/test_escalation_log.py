@@ -22,8 +22,8 @@ from notifiers.log import postgres as log_postgres
 from notifiers.log import sqlite as log_sqlite
 from notifiers.log.chain import GENESIS_HASH, LogEntry, verify_chain
 from notifiers.log.escalation_log import EscalationLog, LogItem, StaleHead, open_log
-from tests import pg
-from tests.log_backends import Backend, fresh_backend, postgres_backend, sqlite_backend
+from tests.support import postgres
+from tests.support.log_backends import Backend, fresh_backend, postgres_backend, sqlite_backend
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -200,13 +200,12 @@ def test_opening_without_create_needs_an_existing_log(log_backend: Backend) -> N
         assert log.verify().entries == 0
 
 
-def test_postgres_schema_from_search_path() -> None:
-    with pg.temporary_schema() as schema:
-        url = f"{pg.POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        with closing(open_log(url)) as log:
-            log.append("signal", {}, at=T0)
-        rows = pg.execute(f'SELECT count(*) FROM "{schema}".escalation_log')
-        assert rows == [(1,)]
+def test_postgres_schema_from_search_path(postgres_schema: str) -> None:
+    url = f"{postgres.POSTGRES_URL}?options=-csearch_path%3D{postgres_schema}"
+    with closing(open_log(url)) as log:
+        log.append("signal", {}, at=T0)
+    rows = postgres.execute(f'SELECT count(*) FROM "{postgres_schema}".escalation_log')
+    assert rows == [(1,)]
 
 
 def test_compare_and_append_refuses_a_stale_head(new_log) -> None:  # type: ignore[no-untyped-def]
@@ -234,7 +233,7 @@ def test_every_backend_writes_the_same_chain(tmp_path: Path) -> None:
         if name == "memory":
             chains[name] = open_log("memory://").append_many(items)
             continue
-        if name == "postgresql" and pg.unreachable_reason() and not os.environ.get("CI"):
+        if name == "postgresql" and postgres.unreachable_reason() and not os.environ.get("CI"):
             continue
         with fresh_backend(name, tmp_path) as backend, closing(open_log(backend.url)) as log:
             log.append_many(items)
@@ -267,15 +266,14 @@ def test_update_and_delete_are_refused(
     assert log.verify().entries == 3
 
 
-def test_truncate_is_refused_on_postgres() -> None:
+def test_truncate_is_refused_on_postgres(postgres_schema: str) -> None:
     # SQLite has no TRUNCATE; its DELETE without WHERE is refused above.
-    with pg.temporary_schema() as schema:
-        backend = postgres_backend(schema)
-        with closing(open_log(backend.url)) as log:
-            fill(log, 3)
-            with pytest.raises(Exception, match="append-only: TRUNCATE"):
-                backend.sql(f"TRUNCATE {backend.table}")
-            assert log.verify().entries == 3
+    backend = postgres_backend(postgres_schema)
+    with closing(open_log(backend.url)) as log:
+        fill(log, 3)
+        with pytest.raises(Exception, match="append-only: TRUNCATE"):
+            backend.sql(f"TRUNCATE {backend.table}")
+        assert log.verify().entries == 3
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from notifiers.engine import EscalationEngine
 from notifiers.http_api import Principal, make_app
-from tests.escalation_helpers import NewLog, engine, signal
+from tests.support.escalation import NewLog, engine, signal
 
 TOKENS = {"op-token": Principal("Dr A. Operator", "operator"),
           "audit-token": Principal("Auditor B", "auditor")}

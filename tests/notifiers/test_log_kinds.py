@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from notifiers.log.chain import GENESIS_HASH, canonical_json, next_entry
 from notifiers.log.kinds import LogKind
-from tests.escalation_helpers import NewLog, engine, signal
+from tests.support.escalation import NewLog, engine, signal
 
 T = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

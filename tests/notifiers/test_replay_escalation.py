@@ -23,7 +23,7 @@ from notifiers.rules import default_rules_path
 from streams.bundled_samples import sample_paths
 from streams.cli.main import main
 from streams.contract.signal import read_signal
-from tests.log_backends import Backend, sqlite_backend
+from tests.support.log_backends import Backend, sqlite_backend
 
 REPO = Path(__file__).resolve().parents[2]
 DELIVERY = ("notification_attempt", "notification_sent", "dead_letter", "notification_blocked")

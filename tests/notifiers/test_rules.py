@@ -18,7 +18,7 @@ from notifiers.rules import (
     parse_rules,
 )
 from notifiers.rules_explain import explain
-from tests.escalation_helpers import NewLog, default_rules, engine, kinds, signal
+from tests.support.escalation import NewLog, default_rules, engine, kinds, signal
 
 MINIMAL = """
 policies:

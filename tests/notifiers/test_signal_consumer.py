@@ -13,7 +13,7 @@ from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.recipients import embedded_recipients
 from notifiers.signal_consumer import consume_signals
 from streams.contract.signal import InvalidSignal, Signal, read_signal
-from tests.escalation_helpers import NewLog, engine, kinds, signal
+from tests.support.escalation import NewLog, engine, kinds, signal
 
 FAST = RetryPolicy(first_delay=0.01, max_delay=0.1, deadline=1.0, attempt_timeout=1.0)
 

@@ -7,7 +7,7 @@ import json
 
 from notifiers.adapters.base import Notification
 from notifiers.adapters.webhook import WebhookNotifier, parse_retry_after
-from tests.webhook_receivers import SECRET, Receiver, serve
+from tests.support.webhook_receivers import SECRET, Receiver, serve
 
 
 def message(key: str = "c-1:hqip_alarm:confirmation:cqc:stage") -> Notification:

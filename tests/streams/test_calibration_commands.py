@@ -4,16 +4,14 @@ cardiac-surgery Phase I patient mix (cran/vlad test-racusum_crit_mc.R: h = 1.859
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
 from streams.cli.main import main
-from tests.events import read_jsonl, write_jsonl
-from tests.shared_data import cardiac_surgery_rows
-from tests.streams.test_replay_cardiac_surgery import CONFIG, events_from_rows
-
-B0, B1 = -3.790488, 0.0798444
+from tests.support.cardiac_surgery import events_from_rows, risk
+from tests.support.configs import BETTER, CARDIAC_DEMO, cardiac_demo
+from tests.support.events import read_jsonl, write_jsonl
+from tests.support.shared_data import cardiac_surgery_rows
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +23,7 @@ def rows():
 def risks_file(rows, tmp_path):
     phase1 = [r for r in rows if r["date"] < 730]
     path = tmp_path / "risks.txt"
-    path.write_text("\n".join(str(1 / (1 + math.exp(-(B0 + B1 * r["Parsonnet"]))))
-                              for r in phase1))
+    path.write_text("\n".join(str(risk(r["Parsonnet"])) for r in phase1))
     return path
 
 
@@ -45,7 +42,7 @@ def test_calibrate_for_arl0_370(risks_file, capsys):
 def test_calibrate_from_a_baseline_period_of_events(rows, tmp_path, capsys):
     events = write_jsonl(tmp_path / "e.jsonl", events_from_rows(rows, late_outcomes=False))
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG)
+    config.write_text(CARDIAC_DEMO)
     assert main(["calibrate", "--odds-ratio", "2", "--arl0", "370", "--events", str(events),
                  "--config", str(config), "--metric", "death_30d",
                  "--until", "2021-12-31"]) == 0  # day 730 after 2020-01-01
@@ -84,10 +81,9 @@ def test_usage_errors_exit_2(capsys):
 
 def test_target_arl0_in_config_is_calibrated_and_recorded(rows, risks_file, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG.replace(
-        "- {kind: ra_cusum, name: worse, odds_ratio: 2.0, alert_h: 2.5, alarm_h: 4.0}",
-        "- {kind: ra_cusum, name: worse, odds_ratio: 2.0, alert_h: 1.0, target_arl0: 370}",
-    ).replace("    monitors:", f"    baseline: {{risks: {risks_file.name}}}\n    monitors:"))
+    calibrated = {"kind": "ra_cusum", "name": "worse", "odds_ratio": 2.0, "alert_h": 1.0,
+                  "target_arl0": 370}
+    config.write_text(cardiac_demo(calibrated, BETTER, baseline={"risks": risks_file.name}))
     events = write_jsonl(tmp_path / "e.jsonl", events_from_rows(rows, late_outcomes=False))
     out = tmp_path / "out"
     assert main(["replay", str(events), "--config", str(config), "--out", str(out)]) == 0

@@ -5,23 +5,8 @@ from __future__ import annotations
 
 from streams.cli.main import main
 from streams.synthetic import SyntheticRegistry, synthetic_events
-from tests.events import read_jsonl
-
-CONFIG = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider]
-    drift: {detector: adwin}
-    risk_model:
-      kind: logistic
-      intercept: -3.68
-      coefficients: {risk_factors.parsonnet: 0.077}
-    monitors:
-      - {kind: ra_cusum, odds_ratio: 2.0, alarm_h: 4.5}
-"""
+from tests.support.configs import DRIFT
+from tests.support.events import read_jsonl
 
 
 def test_drift_fires_after_the_model_goes_stale_and_not_before(tmp_path):
@@ -33,7 +18,7 @@ def test_drift_fires_after_the_model_goes_stale_and_not_before(tmp_path):
     events = tmp_path / "e.jsonl"
     events.write_text("\n".join([*synthetic_events(calibrated), *synthetic_events(stale)]))
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG)
+    config.write_text(DRIFT)
     out = tmp_path / "out"
     assert main(["replay", str(events), "--config", str(config), "--out", str(out)]) == 0
     drift = [s for s in read_jsonl(out / "signals.jsonl") if s["monitor"] == "risk_model_drift"]

@@ -7,7 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from streams.cli.main import main
-from tests import synthetic_registry as reg
+from tests.support import synthetic_registry as reg
 
 
 def test_funnel_from_replay_output(synthetic_replay, tmp_path, capsys):

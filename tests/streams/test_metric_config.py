@@ -8,12 +8,12 @@ import pytest
 
 from streams.cli.main import main
 from streams.pipeline.config import ConfigError, load_config, parse_config
-from tests.events import CONFIG_EXAMPLE
+from tests.support.configs import EXAMPLE
 
 
 def test_issue_example_loads_verbatim(tmp_path):
     path = tmp_path / "ncap.yaml"
-    path.write_text(CONFIG_EXAMPLE)
+    path.write_text(EXAMPLE)
     config = load_config(path)
     (metric,) = config.metrics
     assert metric.entities == ["provider", "clinician"]
@@ -40,8 +40,8 @@ def test_issue_example_loads_verbatim(tmp_path):
     (("registry: ncap-adult-cardiac\n", ""), "registry: Field required"),
 ])
 def test_errors_name_file_and_path(change, problem):
-    text = CONFIG_EXAMPLE.replace(*change, 1)
-    assert text != CONFIG_EXAMPLE
+    text = EXAMPLE.replace(*change, 1)
+    assert text != EXAMPLE
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "ncap.yaml")
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems

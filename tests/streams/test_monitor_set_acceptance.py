@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import synthetic_registry as reg
-from tests.events import read_jsonl
+from tests.support import synthetic_registry as reg
+from tests.support.events import read_jsonl
 
 
 @pytest.fixture(scope="module")

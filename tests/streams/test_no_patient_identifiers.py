@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from streams.synthetic import nhs_number
-from tests.events import CONFIG_EXAMPLE, outcome, procedure, write_jsonl
+from tests.support.configs import SAMPLE
+from tests.support.events import outcome, procedure, write_jsonl
 
 
 def test_nhs_numbers_never_leave_ingest(tmp_path):
@@ -34,8 +35,7 @@ def test_nhs_numbers_never_leave_ingest(tmp_path):
     lines.append(procedure("bad", patient={"nhs_number": bad_check}, died=True))
     lines.append('{"patient": {"nhs_number": ' + numbers[3] + ', "x": [')
     events = write_jsonl(tmp_path / "events.jsonl", lines)
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG_EXAMPLE)
+    config = SAMPLE
     out = tmp_path / "out"
     env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG", "VIGIL_HMAC_KEY": "test-key-0123456789"}
     result = subprocess.run(

@@ -9,43 +9,17 @@ from collections import defaultdict
 import pytest
 
 from streams.cli.main import main
-from tests.events import outcome, procedure, read_jsonl, write_jsonl
-from tests.shared_data import cardiac_surgery_rows
-
-B0, B1 = -3.790488, 0.0798444  # Phase I fit (shared/data/README.md)
-ALERT_H, ALARM_H = 2.5, 4.0
-CONFIG = f"""\
-registry: cardiac-demo
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider, clinician]
-    risk_model:
-      kind: logistic
-      intercept: {B0}
-      coefficients:
-        risk_factors.parsonnet: {B1}
-    monitors:
-      - {{kind: ra_cusum, name: worse, odds_ratio: 2.0, alert_h: {ALERT_H}, alarm_h: {ALARM_H}}}
-      - {{kind: ra_cusum, name: better, odds_ratio: 0.5, alert_h: {ALERT_H}, alarm_h: {ALARM_H}}}
-"""
-
-
-def surgeon_gmc(surgeon: int) -> str:
-    return f"{7100000 + surgeon}"
-
-
-def events_from_rows(rows, late_outcomes: bool):
-    for i, row in enumerate(rows):
-        died = row["status"] == 1 and row["time"] <= 30
-        kwargs = dict(episode=f"ep{i}", ods="RCS", gmc=surgeon_gmc(row["surgeon"]),
-                      parsonnet=row["Parsonnet"], day=row["date"], registry="cardiac-demo")
-        if late_outcomes:
-            yield procedure(f"p{i}", **kwargs)
-            yield outcome(f"o{i}", f"ep{i}", died, day=row["date"] + 30, registry="cardiac-demo")
-        else:
-            yield procedure(f"p{i}", died=died, **kwargs)
+from tests.support.cardiac_surgery import (
+    ALARM_H,
+    ALERT_H,
+    died_within_30_days,
+    events_from_rows,
+    risk,
+    surgeon_gmc,
+)
+from tests.support.configs import CARDIAC_DEMO
+from tests.support.events import read_jsonl, write_jsonl
+from tests.support.shared_data import cardiac_surgery_rows
 
 
 def straightforward_signals(rows):
@@ -55,8 +29,8 @@ def straightforward_signals(rows):
     alerted = defaultdict(bool)
     found = []
     for row in rows:
-        y = 1 if (row["status"] == 1 and row["time"] <= 30) else 0
-        p = 1 / (1 + math.exp(-(B0 + B1 * row["Parsonnet"])))
+        y = 1 if died_within_30_days(row) else 0
+        p = risk(row["Parsonnet"])
         for entity in (("provider", "RCS"), ("clinician", surgeon_gmc(row["surgeon"]))):
             for name, r in (("worse", 2.0), ("better", 0.5)):
                 key = (*entity, name)
@@ -77,7 +51,7 @@ def straightforward_signals(rows):
 def run_replay(tmp_path, name, events):
     events_file = write_jsonl(tmp_path / f"{name}.jsonl", events)
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+    config.write_text(CARDIAC_DEMO)
     out = tmp_path / name
     assert main(["replay", str(events_file), "--config", str(config), "--out", str(out)]) == 0
     return out

@@ -7,15 +7,15 @@ import json
 import pytest
 
 from streams.cli.main import main
-from tests.events import CONFIG_EXAMPLE, outcome, procedure, read_jsonl, write_jsonl
+from tests.support.configs import EXAMPLE, SAMPLE
+from tests.support.events import outcome, procedure, read_jsonl, write_jsonl
 
 NHS_VALID = "9434765919"
 
 
 @pytest.fixture()
 def run(tmp_path):
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG_EXAMPLE)
+    config = SAMPLE
 
     def run(lines):
         events = write_jsonl(tmp_path / "events.jsonl", lines)
@@ -88,7 +88,7 @@ def test_rejected_event_id_can_be_resent_corrected(run):
 
 def test_unusable_config_exits_2_naming_file_and_path(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
-    config.write_text(CONFIG_EXAMPLE.replace("alarm_h: 4.5}", "alarm_h: -1}", 1))
+    config.write_text(EXAMPLE.replace("alarm_h: 4.5}", "alarm_h: -1}", 1))
     events = write_jsonl(tmp_path / "e.jsonl", [procedure("a", died=False)])
     assert main(["replay", str(events), "--config", str(config), "--out",
                  str(tmp_path / "o")]) == 2
@@ -97,7 +97,6 @@ def test_unusable_config_exits_2_naming_file_and_path(tmp_path, capsys):
 
 
 def test_missing_events_file_exits_2(tmp_path, capsys):
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG_EXAMPLE)
+    config = SAMPLE
     assert main(["replay", str(tmp_path / "none.jsonl"), "--config", str(config)]) == 2
     assert "cannot read" in capsys.readouterr().err

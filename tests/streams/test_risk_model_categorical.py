@@ -12,7 +12,8 @@ from streams.contract.events import InvalidEvent, parse_event
 from streams.contract.pseudonym import Pseudonymiser
 from streams.pipeline.config import ConfigError, parse_config
 from streams.pipeline.core import Pipeline, PipelineState
-from tests.events import procedure
+from tests.support.configs import CATEGORICAL
+from tests.support.events import procedure
 
 MODEL = LogisticRiskModel(
     -3.7,
@@ -86,28 +87,8 @@ def test_an_empty_level_is_rejected():
         LogisticRiskModel(0.0, {"patient.sex=": 1.0})
 
 
-CONFIG = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider]
-    risk_model:
-      kind: logistic
-      intercept: -3.7
-      version: cat-1
-      coefficients:
-        risk_factors.parsonnet: 0.08
-        risk_factors.urgency=emergency: 1.1
-        patient.sex=F: 0.12
-    monitors:
-      - {kind: ra_cusum, odds_ratio: 2.0, alarm_h: 4.5}
-"""
-
-
 def test_the_config_accepts_path_equals_value_keys():
-    model = parse_config(CONFIG).metrics[0].risk_model.build()
+    model = parse_config(CATEGORICAL).metrics[0].risk_model.build()
     assert model.feature_paths() == ("risk_factors.parsonnet", "risk_factors.urgency",
                                      "patient.sex")
     assert model.version == "cat-1"
@@ -115,7 +96,7 @@ def test_the_config_accepts_path_equals_value_keys():
 
 def test_the_config_still_rejects_paths_outside_the_event():
     with pytest.raises(ConfigError, match="optionally with =level"):
-        parse_config(CONFIG.replace("patient.sex=F", "nhs.sex=F"))
+        parse_config(CATEGORICAL.replace("patient.sex=F", "nhs.sex=F"))
 
 
 def _observe(pipeline, event):
@@ -126,7 +107,7 @@ def _observe(pipeline, event):
 
 
 def test_the_pipeline_passes_categories_through():
-    pipeline = Pipeline(parse_config(CONFIG))
+    pipeline = Pipeline(parse_config(CATEGORICAL))
     event = procedure("e1", parsonnet=12, died=True, patient={"sex": "F"},
                       risk_factors={"parsonnet": 12, "urgency": "emergency"})
     [observation] = _observe(pipeline, event)
@@ -134,7 +115,7 @@ def test_the_pipeline_passes_categories_through():
 
 
 def test_the_pipeline_still_rejects_a_string_on_a_numeric_feature_and_a_missing_one():
-    pipeline = Pipeline(parse_config(CONFIG))
+    pipeline = Pipeline(parse_config(CATEGORICAL))
     bad = procedure("e2", died=True, patient={"sex": "F"},
                     risk_factors={"parsonnet": "high", "urgency": "elective"})
     with pytest.raises(InvalidEvent) as caught:

@@ -16,7 +16,8 @@ from streams.pipeline.baseline import baseline_rows
 from streams.pipeline.config import load_config, parse_config
 from streams.pipeline.core import Pipeline
 from streams.synthetic import SyntheticRegistry, synthetic_events
-from tests.events import CONFIG_EXAMPLE, outcome, procedure, write_jsonl
+from tests.support.configs import EXAMPLE, SAMPLE
+from tests.support.events import outcome, procedure, write_jsonl
 
 UNTIL = "2027-03-01"
 
@@ -35,8 +36,7 @@ def synthetic(tmp_path_factory):
     events = folder / "events.jsonl"
     lines = synthetic_events(SyntheticRegistry(procedures=20000, seed=11))
     events.write_text("\n".join(lines) + "\n")
-    config = folder / "config.yaml"
-    config.write_text(CONFIG_EXAMPLE)
+    config = SAMPLE
     return events, config
 
 
@@ -92,7 +92,7 @@ def test_the_block_drops_into_a_config_the_pipeline_runs(synthetic, capsys):
                 "--metric", "death_30d", "--until", "2026-04-01", "--epochs", "3",
                 "--version", "baseline-q1"]) == 0
     block = yaml.safe_load(capsys.readouterr().out)["risk_model"]
-    data = yaml.safe_load(CONFIG_EXAMPLE)
+    data = yaml.safe_load(EXAMPLE)
     data["metrics"][0]["risk_model"] = block
     pipeline = Pipeline(parse_config(yaml.safe_dump(data)))
     assert pipeline.kinds["death_30d"].model.version == "baseline-q1"
@@ -101,7 +101,7 @@ def test_the_block_drops_into_a_config_the_pipeline_runs(synthetic, capsys):
 def test_categorical_features_of_the_configured_model_are_fitted(synthetic, capsys):
     events, _ = synthetic
     config = events.parent / "sex.yaml"
-    config.write_text(CONFIG_EXAMPLE.replace(
+    config.write_text(EXAMPLE.replace(
         "risk_factors.parsonnet: 0.077", "risk_factors.parsonnet: 0.077\n        patient.sex=F: 0"
     ))
     assert run(["fit-risk-model", "--events", str(events), "--config", str(config),
@@ -122,7 +122,7 @@ def test_outcomes_arriving_later_are_joined_and_later_procedures_left_out(tmp_pa
         {"event_id": "bad"},
     ]
     baseline = baseline_rows(
-        [json.dumps(e) for e in lines], parse_config(CONFIG_EXAMPLE), "death_30d",
+        [json.dumps(e) for e in lines], parse_config(EXAMPLE), "death_30d",
         datetime(2020, 1, 4, tzinfo=UTC), Pseudonymiser.ephemeral(),
     )
     assert baseline.rows == [({"risk_factors.parsonnet": 10}, 1),
@@ -148,7 +148,7 @@ def test_usage_errors(synthetic, tmp_path, capsys):
 
 def test_write_jsonl_helper_is_compatible(tmp_path):
     path = write_jsonl(tmp_path / "e.jsonl", [procedure("x", died=True)])
-    rows = baseline_rows(path.read_bytes().splitlines(), parse_config(CONFIG_EXAMPLE),
+    rows = baseline_rows(path.read_bytes().splitlines(), parse_config(EXAMPLE),
                          "death_30d", datetime(2030, 1, 1, tzinfo=UTC),
                          Pseudonymiser.ephemeral()).rows
     assert rows == [({"risk_factors.parsonnet": 10}, 1)]

@@ -11,7 +11,7 @@ import yaml
 from signals.risk_model import LogisticRiskModel
 from signals.risk_model_fit import fit_logistic, risk_model_block
 from streams.pipeline.metric_kinds.binary_outcome import LogisticRiskModelConfig
-from tests.shared_data import cardiac_surgery_rows
+from tests.support.shared_data import cardiac_surgery_rows
 
 # glm(y ~ Parsonnet, binomial) on cardiacsurgery.csv Phase I (date < 730), y = death ≤ 30 days.
 GLM_B0, GLM_B1 = -3.790488, 0.0798444

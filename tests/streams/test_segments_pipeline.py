@@ -7,25 +7,8 @@ from collections import Counter
 
 from streams.cli.main import main
 from streams.synthetic import SyntheticRegistry, synthetic_events
-from tests.events import read_jsonl
-
-CONFIG = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider]
-    segments: [sex, imd_quintile, ethnic_group, age_band]
-    risk_model:
-      kind: logistic
-      intercept: -3.68
-      coefficients:
-        risk_factors.parsonnet: 0.077
-    monitors:
-      - {kind: ra_cusum, odds_ratio: 2.0, alert_h: 3.5, alarm_h: 5.5}
-      - {kind: ra_cusum, odds_ratio: 0.5, alert_h: 3.5, alarm_h: 5.5}
-"""
+from tests.support.configs import SEGMENTS
+from tests.support.events import read_jsonl
 
 
 def test_deprived_group_is_flagged_as_a_segment(tmp_path):
@@ -34,7 +17,7 @@ def test_deprived_group_is_flagged_as_a_segment(tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(synthetic_events(spec)) + "\n")
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+    config.write_text(SEGMENTS)
     out = tmp_path / "out"
     assert main(["replay", str(events), "--config", str(config), "--out", str(out)]) == 0
     monitors = read_jsonl(out / "monitors.jsonl")

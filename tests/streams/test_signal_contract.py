@@ -15,7 +15,7 @@ import pytest
 from streams.bundled_samples import sample_paths
 from streams.cli.main import main
 from streams.contract.signal import InvalidSignal, Signal, read_signal
-from tests.synthetic_registry import write_registry
+from tests.support.synthetic_registry import write_registry
 
 BEFORE = {
     # sha256 of signals.jsonl from `vigil replay` at bf75b5a, when signals were dicts.

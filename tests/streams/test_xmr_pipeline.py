@@ -6,19 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 from streams.cli.main import main
-from tests.events import procedure, read_jsonl, write_jsonl
-
-CONFIG = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider]
-    risk_model: {kind: logistic, intercept: -2.1972, coefficients: {}}
-    monitors:
-      - {kind: xmr, measure: rate, min_months: 6}
-"""
+from tests.support.configs import XMR_RATE
+from tests.support.events import procedure, read_jsonl, write_jsonl
 
 
 def test_monthly_spike_is_named_outside_limits(tmp_path):
@@ -29,7 +18,7 @@ def test_monthly_spike_is_named_outside_limits(tmp_path):
         for i in range(50):
             events.append(procedure(f"m{month}-{i}", died=i < deaths, day=first + 0.01 * i))
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG)
+    config.write_text(XMR_RATE)
     out = tmp_path / "out"
     path = write_jsonl(tmp_path / "e.jsonl", events)
     assert main(["replay", str(path), "--config", str(config), "--out", str(out)]) == 0

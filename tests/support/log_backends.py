@@ -1,8 +1,8 @@
 """Escalation-log backends for tests: a fresh, empty log on each, plus raw SQL as its owner.
 
 SQLite is a file in the test's temporary folder; PostgreSQL a private schema (see
-:mod:`tests.pg`: skipped when the server is unreachable, failed when ``CI`` is set), dropped
-afterwards. The in-memory log has no SQL side, so tests that tamper with storage use
+:mod:`tests.support.postgres`: skipped when the server is unreachable, failed when ``CI`` is
+set), dropped afterwards. The in-memory log has no SQL side, so tests that tamper with storage use
 :func:`fresh_backend` and tests of behaviour take the ``new_log`` fixture (``conftest.py``).
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from notifiers.log import postgres as log_postgres
-from tests import pg
+from tests.support import postgres
 
 STORED = ("sqlite", "postgresql")
 """The backends that store the log (what the acceptance criteria name)."""
@@ -55,9 +55,10 @@ def postgres_backend(schema: str) -> Backend:
 
     def drop_triggers() -> None:
         for trigger in log_postgres.TRIGGERS:
-            pg.execute(f"DROP TRIGGER {trigger} ON {table}")
+            postgres.execute(f"DROP TRIGGER {trigger} ON {table}")
 
-    return Backend("postgresql", pg.url_with_schema(schema), table, pg.execute, drop_triggers)
+    return Backend("postgresql", postgres.url_with_schema(schema), table, postgres.execute,
+                   drop_triggers)
 
 
 @contextmanager
@@ -66,7 +67,7 @@ def fresh_backend(name: str, folder: Path) -> Iterator[Backend]:
     if name == "sqlite":
         yield sqlite_backend(folder / f"escalation-{uuid.uuid4().hex[:8]}.db")
     elif name == "postgresql":
-        with pg.temporary_schema() as schema:
+        with postgres.temporary_schema() as schema:
             yield postgres_backend(schema)
     else:
         raise ValueError(f"no stored backend {name!r}; one of {STORED}")

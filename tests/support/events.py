@@ -8,24 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-CONFIG_EXAMPLE = """\
-registry: ncap-adult-cardiac
-metrics:
-  - name: death_30d
-    kind: binary_outcome
-    outcome: death_30d
-    entities: [provider, clinician]
-    risk_model:
-      kind: logistic
-      intercept: -3.68
-      coefficients:
-        risk_factors.parsonnet: 0.077
-    monitors:
-      - {kind: ra_cusum, odds_ratio: 2.0, alert_h: 3.5, alarm_h: 4.5}
-      - {kind: ra_cusum, odds_ratio: 0.5, alert_h: 3.5, alarm_h: 4.5}
-"""
-"""The foundation issue's example config, verbatim."""
-
 START = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
 
 

@@ -1,30 +1,21 @@
-"""The embedded broker as a pytest fixture, and helpers to run workers against it."""
+"""Workers and the ``vigil`` CLI as subprocesses against the embedded broker (the ``broker``
+fixture is in ``tests/conftest.py``): their environment, their start, readiness and stop."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HMAC_KEY = "integration-test-key-0123"
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as running:
-        yield running
 
 
 def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: int = 4,
@@ -67,6 +58,17 @@ class WorkerProcess:
             env=env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
 
+    def ready(self) -> bool:
+        """Whether ``/readyz`` answers 200: partitions assigned and tables recovered, so
+        the worker is past its start-up, SIGTERM handler included (a SIGTERM earlier than
+        that kills it with -15 instead of a graceful stop)."""
+        return is_ready(self.port)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until ``/readyz`` answers 200; AssertionError after ``timeout`` seconds or when
+        the worker exits first."""
+        wait_ready([self], timeout)
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
@@ -79,36 +81,21 @@ class WorkerProcess:
         return code
 
 
-def read_topic(bootstrap: str, topic: str, idle: float = 1.0) -> list[tuple[bytes | None, Any]]:
-    """Every (key, JSON value) on ``topic`` from the beginning, in partition order."""
-
-    async def run() -> list[tuple[bytes | None, Any]]:
-        from aiokafka import AIOKafkaConsumer
-
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False,
-                                    group_id=None)
-        await consumer.start()
-        out: list[tuple[bytes | None, Any]] = []
-        try:
-            while True:
-                batch = await consumer.getmany(timeout_ms=int(idle * 1000), max_records=10000)
-                if not batch:
-                    break
-                for records in batch.values():
-                    out.extend((r.key, json.loads(r.value) if r.value is not None else None)
-                               for r in records)
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(run())
+def is_ready(port: int) -> bool:
+    """Whether a worker's ``/readyz`` on ``port`` answers 200 (no answer is not ready)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            return answer.status == 200
+    except OSError:  # refused, 503 (an HTTPError is an OSError) or timed out
+        return False
 
 
-def last_values(bootstrap: str, topic: str) -> dict[str, Any]:
-    """A table's changelog reduced to the last value per key."""
-    out: dict[str, Any] = {}
-    for key, value in read_topic(bootstrap, topic):
-        assert key is not None
-        out[json.loads(key)] = value
-    return out
+def wait_ready(workers: list[WorkerProcess], timeout: float = 60) -> None:
+    """Until every one of ``workers`` is ready at the same time: while one joins the group
+    the others rebalance and stop being ready, so each is asked again until all agree."""
+    deadline = time.monotonic() + timeout
+    while not all(worker.ready() for worker in workers):
+        exited = [w.process.returncode for w in workers if w.process.poll() is not None]
+        assert not exited, f"a worker exited ({exited}) before it became ready"
+        assert time.monotonic() < deadline, f"the workers were not ready within {timeout} s"
+        time.sleep(0.5)  # poll interval, not a wait for readiness

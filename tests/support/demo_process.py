@@ -80,7 +80,7 @@ class DemoProcess:
                 pass
             if self.process.poll() is not None:
                 break
-            time.sleep(0.5)
+            time.sleep(0.5)  # poll interval
         raise AssertionError(f"{url} did not answer 200 within {timeout:.0f} s; see {self.log}")
 
     def interrupt(self, timeout: float = 30) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streams.synthetic import SyntheticRegistry, clinician_codes, device_codes, provider_codes
-from tests.events import CONFIG_EXAMPLE
+from tests.support.configs import EXAMPLE
 
 PROVIDERS = provider_codes(8)
 BAD_CLINICIAN = clinician_codes(2, 3)[1]  # works at PROVIDERS[2]
@@ -32,7 +32,7 @@ SPEC = SyntheticRegistry(
     ascertainment={LOW_ASCERTAINMENT: 0.55},
 )
 
-CONFIG = CONFIG_EXAMPLE + """\
+CONFIG = EXAMPLE + """\
   - name: valve_revision
     kind: device_exposure
     entities: [device]
