@@ -34,8 +34,9 @@ from streams.pipeline.config import VigilConfig, parse_config
 from streams.pipeline.core import Pipeline, PipelineState
 from streams.pipeline.registry.metrics import METRICS
 from streams.pipeline.registry.monitors import MONITORS
-from streams.synthetic import SyntheticRegistry, synthetic_events
+from streams.synthetic import synthetic_events
 from streams.worker.stages import EntityStage, EpisodeStage, Record, monitor_state
+from tests.support.every_kind import FEEDS_EVERY_KIND, every_kind_yaml
 
 KEY = Pseudonymiser(b"c" * 32)
 REPO = Path(__file__).resolve().parents[2]
@@ -62,15 +63,8 @@ def config_of(metric: dict[str, Any]) -> VigilConfig:
 
 @cache
 def events() -> tuple[bytes, ...]:
-    """A synthetic registry that feeds every metric kind: late outcomes, devices with a bad
-    one, submissions with a low-ascertainment provider, no invalid lines."""
-    spec = SyntheticRegistry(
-        procedures=2500, providers=4, clinicians_per_provider=2, seed=7,
-        minutes_between=(60, 600), invalid_fraction=0.0, provider_odds={"R1C": 3.0},
-        devices=3, device_rate_ratio={"05060000000023": 6.0}, revisions_per_100_years=15.0,
-        submissions=True, ascertainment={"R1B": 0.7},
-    )
-    return tuple(line.encode() for line in synthetic_events(spec))
+    """A synthetic registry that feeds every metric kind (``tests.support.every_kind``)."""
+    return tuple(line.encode() for line in synthetic_events(FEEDS_EVERY_KIND))
 
 
 def replay_run(config: VigilConfig, lines: tuple[bytes, ...],
@@ -249,14 +243,7 @@ def test_metric_kind_refuses_monitors_it_cannot_feed(kind: str) -> None:
 
 def test_every_documented_monitor_kind_in_one_config_replays() -> None:
     """A config naming every registered monitor kind and metric kind replays cleanly."""
-    metrics = []
-    for kind in METRICS.values():
-        metric = copy.deepcopy(kind.example)
-        if kind.monitor_kinds:
-            metric["monitors"] = [copy.deepcopy(MONITORS[m].example) for m in kind.monitor_kinds]
-        metrics.append(metric)
-    config = parse_config(yaml.safe_dump({"registry": "ncap-adult-cardiac",
-                                          "metrics": metrics}))
+    config = parse_config(every_kind_yaml())
     signals, _ = replay_run(config, events())
     kinds = {s["monitor_kind"] for s in signals}
     assert set(MONITORS) <= kinds, set(MONITORS) - kinds

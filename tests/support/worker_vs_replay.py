@@ -41,9 +41,10 @@ def synthetic_file(path: Path, procedures: int, seed: int = 3) -> Path:
     return path
 
 
-def replay_results(events: Path, out: Path) -> tuple[Signals, list[dict[str, Any]], Any]:
+def replay_results(events: Path, out: Path, config: Path = CONFIG
+                   ) -> tuple[Signals, list[dict[str, Any]], Any]:
     """Replay ``events`` into ``out``: (signals by id, monitor records, replay summary)."""
-    pipeline = Pipeline(load_config(CONFIG))
+    pipeline = Pipeline(load_config(config))
     with events.open("rb") as lines:
         summary = replay(lines, pipeline, out, Pseudonymiser(HMAC_KEY.encode()))
     signals = {s["signal_id"]: s for s in
@@ -52,7 +53,7 @@ def replay_results(events: Path, out: Path) -> tuple[Signals, list[dict[str, Any
     return signals, monitors, summary
 
 
-def worker_results(broker: EmbeddedBroker, env: dict[str, str]
+def worker_results(broker: EmbeddedBroker, env: dict[str, str], config: Path = CONFIG
                    ) -> tuple[Signals, list[dict[str, Any]], int]:
     """(signals by id, monitor records from the monitors changelog, signals published with
     duplicates); a signal published twice must be published identically."""
@@ -60,7 +61,7 @@ def worker_results(broker: EmbeddedBroker, env: dict[str, str]
     signals: Signals = {}
     for _, signal in published:
         assert signals.setdefault(signal["signal_id"], signal) == signal
-    pipeline = Pipeline(load_config(CONFIG))
+    pipeline = Pipeline(load_config(config))
     table = last_values(broker.bootstrap_servers, f"{env['VIGIL_APP_ID']}-monitors-changelog")
     monitors = list(pipeline.monitor_records(monitor_state(pipeline, table.items())))
     return signals, monitors, len(published)
