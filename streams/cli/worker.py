@@ -11,7 +11,7 @@ from typing import Any
 
 from notifiers.rules import RulesError
 from streams.console import EXIT_USAGE, usage_error
-from streams.kafka.producer import produce
+from streams.kafka.producer import ensure_topics, produce
 from streams.pipeline.config import ConfigError, load_config
 from streams.settings import VigilSettings
 from streams.settings_loading import load_settings
@@ -109,6 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         broker = EmbeddedBroker().start()
         settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        # The embedded broker creates a topic on its first metadata request with its own
+        # partition count; the episodes changelog must match the events topic's, so the
+        # events topic exists with VIGIL_PARTITIONS before the address is announced.
+        asyncio.run(ensure_topics(settings, settings.events_topic))
         print(f"vigil run: embedded broker (dev mode, in memory) at "
               f"{broker.bootstrap_servers}", file=sys.stderr)
         pseudonymiser = pseudonymiser or Pseudonymiser.ephemeral()
