@@ -4,11 +4,18 @@ every backend, and the synthetic registry's replay. Helpers that are not fixture
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+# The synthetic streams the tests replay are dated from 2026-01-01 on and run years ahead:
+# fix the contract's "now" (streams.contract.events.window_from_environment) far enough
+# out that they stay plausible whatever the wall clock, here and in the processes the
+# tests start. Tests of the window itself pass their own.
+os.environ.setdefault("VIGIL_EVENT_TIME_NOW", "2100-01-01T00:00:00+00:00")
 
 from notifiers.log.escalation_log import EscalationLog, open_log
 from streams.kafka.embedded_broker import EmbeddedBroker

@@ -6,6 +6,9 @@ raises ``ValueError`` with a message that never repeats the value (it may be per
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 _WEIGHT_SUM = 54  # 10 + 9 + … + 2, to undo the ASCII offset of the digits
 
 
@@ -68,3 +71,42 @@ GMC_NUMBER = r"^[0-9]{7}$"
 
 ETHNIC_CATEGORIES = frozenset("ABCDEFGHJKLMNPRSZ")
 """NHS ethnic category codes (2001 census categories), Z = not stated."""
+
+
+# The written forms of an NHS number: ten digits, plain or grouped 3-3-4 by separators
+# (``943 476 5919``, ``943-476-5919``, ``943.476.5919``). ``\d`` matches any
+# Unicode decimal digit (full-width ``９`` too): a human reads those as the same number.
+_SEPARATOR = "[ .\\-_/\u00a0\u2009\u2010\u2011\u2012\u2013\u2014]"
+NHS_NUMBER_LIKE = re.compile(
+    rf"(?<!\d)\d{{3}}{_SEPARATOR}?\d{{3}}{_SEPARATOR}?\d{{4}}(?!\d)")
+"""Anything written like an NHS number, whether or not its check digit holds."""
+
+
+def nhs_number_digits(text: str) -> str:
+    """The ASCII digits of a written NHS number (any separators and digit forms).
+
+    >>> nhs_number_digits("943.476.5919"), nhs_number_digits("９４３４７６５９１９")
+    ('9434765919', '9434765919')
+    """
+    return "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
+
+
+def nhs_numbers_in(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, digits)`` of each NHS number written in ``text``: a run shaped like
+    one (``NHS_NUMBER_LIKE``) whose Modulus 11 check digit holds. Used to screen
+    identifiers and free text, which must not carry one.
+
+    >>> nhs_numbers_in("EP-943 476 5919/2"), nhs_numbers_in("EP-9434765918")
+    ([(3, 15, '9434765919')], [])
+    """
+    if len(text) < 10:
+        return []
+    found = []
+    for match in NHS_NUMBER_LIKE.finditer(text):
+        digits = nhs_number_digits(match.group())
+        try:
+            nhs_number(digits)
+        except ValueError:
+            continue
+        found.append((match.start(), match.end(), digits))
+    return found

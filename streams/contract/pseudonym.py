@@ -13,7 +13,7 @@ import re
 import secrets
 from typing import Any
 
-_NHS_LIKE = re.compile(r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])")
+from streams.contract import identifiers
 
 
 class Pseudonymiser:
@@ -61,25 +61,67 @@ class Pseudonymiser:
         outer.update(inner.digest())
         return "p:" + outer.digest()[:12].hex()
 
-    def redact_line(self, line: str | bytes) -> str:
-        """A raw input line made safe to keep in a dead letter.
+    def screen(self, text: str) -> str:
+        """``text`` with every NHS number in it (``identifiers.nhs_numbers_in``) replaced by
+        its pseudonym: the privacy screen of identifiers and free-text fields. The same
+        number gives the same pseudonym in any written form, so joins on a screened key
+        (an ``episode_id`` holding the NHS number) still work.
 
-        ``patient.nhs_number`` is replaced by its pseudonym when the line parses, and any
-        remaining run of ten digits (an NHS number in a broken line) by ``[redacted]``.
+        >>> p = Pseudonymiser(b"k" * 32)
+        >>> p.screen("EP-943.476.5919-2")
+        'EP-p:121ee75534cd8e8dc2bb07aa-2'
+        >>> p.screen("EP-9434765919-2") == p.screen("EP-943.476.5919-2"), p.screen("ep1")
+        (True, 'ep1')
+        """
+        found = identifiers.nhs_numbers_in(text)
+        for start, end, digits in reversed(found):
+            text = text[:start] + self.pseudonym(digits) + text[end:]
+        return text
+
+    def redact_line(self, line: str | bytes) -> str:
+        """A raw input line made safe to keep in a dead letter; never raises.
+
+        When the line parses, ``patient.nhs_number`` is replaced by its pseudonym. Then, on
+        the *decoded* text (JSON ``\\u`` escapes resolved, so ``\\u0039…`` cannot hide
+        digits), anything written like an NHS number, valid or not, plain, spaced, dotted
+        or dashed, becomes ``[redacted]``. Lone surrogates become U+FFFD, so the result
+        always encodes as UTF-8.
 
         >>> p = Pseudonymiser(b"k" * 32)
         >>> p.redact_line('{"patient": {"nhs_number": "9434765919"}, "x": 1}')
         '{"patient": {"nhs_number": "p:121ee75534cd8e8dc2bb07aa"}, "x": 1}'
         >>> p.redact_line('{"patient": {"nhs_number": "943 476 5919"')
         '{"patient": {"nhs_number": "[redacted]"'
+        >>> p.redact_line('{"id": "623.994.8179", "n": "\\u0039434765919", "x": [')
+        '{"id": "[redacted]", "n": "[redacted]", "x": ['
         """
-        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
         try:
-            data = json.loads(text)
-        except ValueError:
-            return _NHS_LIKE.sub("[redacted]", text)
-        _replace_nhs_numbers(data, self)
-        return _NHS_LIKE.sub("[redacted]", json.dumps(data, ensure_ascii=False))
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            try:
+                data = json.loads(text)
+            except (ValueError, RecursionError):
+                decoded = _unescape(text)
+            else:
+                _replace_nhs_numbers(data, self)
+                decoded = json.dumps(data, ensure_ascii=False)
+            redacted = identifiers.NHS_NUMBER_LIKE.sub("[redacted]", decoded)
+        except RecursionError:  # nested too deep for _replace_nhs_numbers or dumps
+            redacted = identifiers.NHS_NUMBER_LIKE.sub("[redacted]", _unescape(text))
+        return _SURROGATE.sub("\ufffd", redacted)
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unescape(text: str) -> str:
+    """JSON ``\\uXXXX`` escapes resolved (the rest left as it is), for a line that does
+    not parse.
+
+    >>> _unescape(r"\u0039\u00344 x")
+    '944 x'
+    """
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def _replace_nhs_numbers(data: Any, pseudonymiser: Pseudonymiser) -> None:

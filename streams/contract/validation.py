@@ -25,6 +25,7 @@ never echoes the offending input, which may be personal data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
@@ -35,7 +36,10 @@ VALUE_ERROR_PREFIX = "Value error, "
 """What pydantic puts before the text of a ``ValueError`` raised in a validator."""
 
 
-def error_path(loc: Iterable[Any], *, hide: Collection[Any] = ()) -> str:
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def error_path(loc: Iterable[Any], *, hide: Collection[Any] = (), mask_keys: bool = False) -> str:
     """A location as a path: dotted names, ``[i]`` for list indices, without the parts in
     ``hide`` (a discriminated union's tags, pydantic's ``[key]`` marker), which are not
     where the user wrote anything.
@@ -45,18 +49,28 @@ def error_path(loc: Iterable[Any], *, hide: Collection[Any] = ()) -> str:
     'metrics[0].monitors[1].kind'
     >>> error_path(())
     ''
+
+    With ``mask_keys``, a part that is not a plain name is shown as ``<key>``: the keys of
+    ``risk_factors`` and ``outcomes`` are input, and a reason must never echo input (an NHS
+    number used as a key, say).
+
+    >>> error_path(("risk_factors", "943 476 5919"), mask_keys=True)
+    'risk_factors.<key>'
     """
     path = ""
     for part in loc:
         if part in hide:
             continue
+        if mask_keys and isinstance(part, str) and part != "[key]" \
+                and not _PLAIN_KEY.match(part):
+            part = "<key>"
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
 
 def error_items(error: ValidationError, *, hide: Collection[Any] = (),
                 union_tags: Collection[Any] = (), strip_value_error: bool = True,
-                ) -> Iterator[tuple[str, str, ErrorDetails]]:
+                mask_keys: bool = False) -> Iterator[tuple[str, str, ErrorDetails]]:
     """``(path, message, details)`` for each error, for a caller that rewords some kinds of
     error (``details["type"]``). ``union_tags``: a first location part naming the member of
     a discriminated union (an event's type) is left out, but only in first place.
@@ -69,12 +83,12 @@ def error_items(error: ValidationError, *, hide: Collection[Any] = (),
         message = item["msg"]
         if strip_value_error:
             message = message.removeprefix(VALUE_ERROR_PREFIX)
-        yield error_path(loc, hide=hide), message, item
+        yield error_path(loc, hide=hide, mask_keys=mask_keys), message, item
 
 
 def error_messages(error: ValidationError, *, hide: Collection[Any] = (),
                    union_tags: Collection[Any] = (), strip_value_error: bool = True,
-                   top: str | None = None) -> list[str]:
+                   top: str | None = None, mask_keys: bool = False) -> list[str]:
     """One ``path: message`` line per error (see :func:`error_items`). An error about the
     whole document has no path: its line is the bare message, or ``top: message`` when
     ``top`` is given (``"(top)"``, say).
@@ -92,7 +106,8 @@ def error_messages(error: ValidationError, *, hide: Collection[Any] = (),
     """
     lines = []
     for path, message, _ in error_items(error, hide=hide, union_tags=union_tags,
-                                        strip_value_error=strip_value_error):
+                                        strip_value_error=strip_value_error,
+                                        mask_keys=mask_keys):
         if path:
             lines.append(f"{path}: {message}")
         elif top is not None:

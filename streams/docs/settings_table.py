@@ -35,7 +35,19 @@ from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {}
+OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {
+    "VIGIL_EVENT_TIME_EARLIEST": (
+        "ISO date or time", "1900-01-01",
+        "Events that occurred before this are rejected (`invalid_event`, naming `occurred_at`)."),
+    "VIGIL_EVENT_TIME_AHEAD_DAYS": (
+        "days (0–36500)", "1",
+        "Events more than this far ahead of now are rejected; the demo's fast-forward "
+        "synthetic feed raises it."),
+    "VIGIL_EVENT_TIME_NOW": (
+        "ISO time", "the wall clock",
+        "Fixes \"now\" for the event-time window (replaying or simulating a stream dated "
+        "ahead of today; the test suite sets it)."),
+}
 """Variables read with ``os.environ`` rather than through the settings model:
 name → (type, default, description)."""
 

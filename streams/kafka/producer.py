@@ -4,6 +4,7 @@ events keyed by provider so that each provider's events stay in order on one par
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -22,27 +23,35 @@ def event_keys(lines: Iterator[bytes]) -> Iterator[tuple[bytes | None, bytes]]:
     ...     b'{"event_type": "outcome", "episode_id": "e1"}', b'{oops'])))[1][0], None
     (b'RXF', None)
     """
+    # Total: a line is data, whatever it holds. A line nested too deep for ``json.loads``
+    # (``RecursionError``), a lone surrogate (which cannot encode) or an over-long key gets
+    # no key and is still sent, for the worker to dead-letter. A key is sent to the broker:
+    # an NHS number written into an episode id is replaced by a digest before it is one.
+    from streams.contract.identifiers import NHS_NUMBER_LIKE
+
     providers: dict[str, str] = {}
     for line in lines:
         if not line.strip():
             continue
+        key = None
         try:
             data = json.loads(line)
-        except ValueError:
-            yield None, line
-            continue
-        key = None
-        if isinstance(data, dict):
-            provider = data.get("provider")
-            episode = data.get("episode_id")
-            ods = provider.get("ods_code") if isinstance(provider, dict) else None
-            if isinstance(ods, str):
-                key = ods
-                if isinstance(episode, str) and data.get("event_type") == "procedure":
-                    providers[episode] = ods
-            elif isinstance(episode, str):
-                key = providers.get(episode, episode)
-        yield (key.strip().encode() if key else None), line.rstrip(b"\n")
+            if isinstance(data, dict):
+                provider = data.get("provider")
+                episode = data.get("episode_id")
+                ods = provider.get("ods_code") if isinstance(provider, dict) else None
+                if isinstance(ods, str):
+                    key = ods
+                    if isinstance(episode, str) and data.get("event_type") == "procedure":
+                        providers[episode] = ods
+                elif isinstance(episode, str):
+                    key = providers.get(episode, episode)
+            if key is not None and NHS_NUMBER_LIKE.search(key):
+                key = "h:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:24]
+            encoded = key.strip().encode() if key else None
+        except (ValueError, RecursionError, UnicodeError, MemoryError):
+            encoded = None
+        yield (encoded if encoded and len(encoded) <= 256 else None), line.rstrip(b"\n")
 
 
 async def ensure_topics(settings: VigilSettings, *names: str) -> None:

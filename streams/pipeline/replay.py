@@ -20,6 +20,7 @@ import structlog
 
 from streams.contract.events import InvalidEvent, parse_event
 from streams.contract.pseudonym import Pseudonymiser
+from streams.contract.rejections import rejection_record
 from streams.pipeline.core import Pipeline, PipelineState
 
 log = structlog.get_logger("vigil.replay")
@@ -104,22 +105,7 @@ def replay(
 
 def _reject(out: IO[str], number: int, line: bytes, error: InvalidEvent,
             pseudonymiser: Pseudonymiser) -> None:
-    event_id = _event_id(line)
-    log.warning("event_rejected", line=number, event_id=event_id, reason_code=error.code,
-                reason=error.reason)
-    out.write(_dumps({
-        "line": number,
-        "event_id": event_id,
-        "reason_code": error.code,
-        "reason": error.reason,
-        "raw": pseudonymiser.redact_line(line).rstrip("\n"),
-    }))
-
-
-def _event_id(line: bytes) -> str | None:
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    value = data.get("event_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    record = {"line": number, **rejection_record(line, error, pseudonymiser)}
+    log.warning("event_rejected", line=number, event_id=record["event_id"],
+                reason_code=record["reason_code"], reason=record["reason"])
+    out.write(_dumps(record))

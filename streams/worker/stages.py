@@ -47,6 +47,7 @@ from typing import Any
 
 from streams.contract.events import InvalidEvent, parse_event
 from streams.contract.pseudonym import Pseudonymiser
+from streams.contract.rejections import event_id_of, rejection_record
 from streams.contract.signal import Signal
 from streams.pipeline.core import EntityKey, PendingEpisode, Pipeline, PipelineState
 from streams.pipeline.metric_kinds.base import Observation
@@ -253,7 +254,8 @@ class EpisodeStage:
             result.rejected[error.code] += 1
             result.dead_letters.append((record.key, _dumps(dead_letter(
                 record, error, self.pseudonymiser))))
-            result.log.append({"event": "event_rejected", "event_id": _event_id(record.value),
+            result.log.append({"event": "event_rejected",
+                               "event_id": event_id_of(record.value, self.pseudonymiser),
                                "reason_code": error.code, "partition": record.partition,
                                "offset": record.offset})
             return
@@ -270,23 +272,12 @@ class EpisodeStage:
 
 def dead_letter(record: Record, error: InvalidEvent, pseudonymiser: Pseudonymiser
                 ) -> dict[str, Any]:
-    """A dead-letter message: the reason and the line with any NHS number pseudonymised."""
-    return {
-        "event_id": _event_id(record.value),
-        "reason_code": error.code,
-        "reason": error.reason,
-        "source": [record.partition, record.offset],
-        "raw": pseudonymiser.redact_line(record.value).rstrip("\n"),
-    }
-
-
-def _event_id(raw: bytes) -> str | None:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    value = data.get("event_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    """A dead-letter message: the reason and the line with any NHS number pseudonymised,
+    cut to a size any broker takes (``streams.contract.rejections``); never raises."""
+    letter = rejection_record(record.value, error, pseudonymiser)
+    return {"event_id": letter.pop("event_id"), "reason_code": letter.pop("reason_code"),
+            "reason": letter.pop("reason"), "source": [record.partition, record.offset],
+            **letter}
 
 
 def observation_message(observation: Observation, entity_type: str, entity_id: str,

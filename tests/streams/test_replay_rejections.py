@@ -46,7 +46,7 @@ BAD_LINES = [
     (json.dumps(procedure("o1", ods="rxf")),
      "invalid_event", "provider.ods_code: String should match pattern"),
     (json.dumps({**procedure("u1"), "event_type": "admission"}),
-     "unknown_event_type", "unknown event_type 'admission'"),
+     "unknown_event_type", "unknown event_type; expected one of"),
     (json.dumps(procedure("ok1", died=True)), "duplicate_event_id",
      "event_id 'ok1' was already seen"),
     (json.dumps(outcome("x1", "no-such-episode", True)), "unknown_episode",

@@ -224,11 +224,17 @@ class BinaryOutcome:
         """The predicted risk; ``InvalidEvent`` if a feature is missing or of the wrong type."""
         values = self.feature_values(event)
         try:
-            return self.model.predict_values(values)
+            p = self.model.predict_values(values)
         except ValueError as error:
             raise InvalidEvent(
                 "invalid_risk_factor", f"{error} for metric {self.name!r}"
             ) from None
+        except OverflowError:
+            p = float("nan")
+        if not 0.0 <= p <= 1.0:  # NaN too: it would make every CUSUM it reaches NaN for good
+            raise InvalidEvent("invalid_risk_factor",
+                               f"the risk model of metric {self.name!r} gives no risk")
+        return p
 
     def entities(self, event: ProcedureEvent) -> Entities:
         """The entities one procedure's observation updates, in configured order."""
