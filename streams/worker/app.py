@@ -445,5 +445,11 @@ class Worker:
         return web.json({"status": "alive"})
 
     async def _readyz(self, web: Any, request: Any) -> Any:
+        # Readiness is the stages': an escalation log refusing writes is named in the body
+        # (and on vigil_escalation_log_up) but does not fail it, since the stages go on
+        # monitoring and the signals wait on their topic (see streams.worker.escalation).
         ready = self.ready()
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready}
+        if self.escalation is not None:
+            body.update(self.escalation.status())
+        return web.json(body, status=200 if ready else 503)
