@@ -36,6 +36,7 @@ from notifiers.adapters.channels import build_notifiers
 from notifiers.delivery import Dispatcher
 from notifiers.escalation import build_escalation
 from notifiers.http_api import Principal, make_app
+from notifiers.log.escalation_log import open_log
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
 from notifiers.signal_consumer import ConsumerReport, consume_signals
 from streams.contract.signal import InvalidSignal, Signal, read_signal
@@ -129,11 +130,29 @@ class EscalationSide:
                           failures=self._failures, retry_in=wait,
                           hint="signals wait on the signals topic until the log takes writes")
                 await asyncio.sleep(wait)
+                self._reopen_if_broken()
                 # The previous dispatcher was closed with its channels: a fresh one, which
                 # rebuilds what is pending from the log.
                 self.dispatcher = Dispatcher(self.log, build_notifiers(self.recipients),
                                              self.recipients, retry=self.dispatcher.retry,
                                              clock=self.dispatcher.clock)
+
+    def _reopen_if_broken(self) -> None:
+        """A database that went away (restart, failover, a killed session) leaves the log's
+        connection broken for good: open a new one for the engine, the dispatcher and the
+        case API. When that fails too, the next round tries again."""
+        conn = getattr(self.log, "_conn", None)
+        if conn is None or not (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+            return
+        try:
+            fresh = open_log(self.settings.escalation_log)
+        except Exception as error:
+            log.error("escalation_log_reopen_failed", error_type=type(error).__name__)
+            return
+        with contextlib.suppress(Exception):
+            self.log.close()
+        self.log = self.engine.log = fresh
+        log.warning("escalation_log_reopened")
 
     def _recovered(self) -> None:
         """A signal was received: the log takes writes again."""

@@ -1,5 +1,6 @@
 """Escalation-side faults stay on the escalation side: with INSERT on the escalation log
-revoked from the worker's PostgreSQL role mid-run, the worker stays up, both stages finish
+revoked from the worker's PostgreSQL role mid-run and its session killed (as a database
+restart would), the worker stays up, both stages finish
 the events, ``/readyz`` and ``vigil_escalation_log_up`` say the log is down, and no signal is
 committed by the escalation consumer; after GRANT every signal is escalated exactly once."""
 
@@ -98,6 +99,9 @@ def test_revoked_insert_holds_escalation_only_until_granted(
     try:
         _until(lambda: is_ready(port), "ready", worker)
         postgres.execute(f'REVOKE INSERT ON "{schema}".escalation_log FROM "{role}"')
+        # And its session killed, as a database restart would: the log must reconnect.
+        postgres.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE usename = %s", (role,))
         assert vigil("produce", str(EVENTS), env=env).returncode == 0
         wait_done(broker, env)  # both stages finish every event with the log down
         _until(lambda: _readyz(port)[1].get("escalation_log") == "down", "reported down",
@@ -125,3 +129,4 @@ def test_revoked_insert_holds_escalation_only_until_granted(
     assert set(received) == set(expected)
     text = (tmp_path / "worker.log").read_text()
     assert "escalation_failed" in text and "escalation_recovered" in text
+    assert "escalation_log_reopened" in text
