@@ -95,7 +95,7 @@ class EscalationSide:
         """Why the escalation side is retrying (``None`` while it works): the error type
         and the number of failed starts, never the statement or its values."""
         self._failures = 0
-        metrics.ESCALATION_LOG_UP.set(1)
+        metrics.ESCALATION_LOG_UP.labels(self.group).set(1)
 
     def api(self) -> Any:
         """The case API (aiohttp) for the configured tokens, or None when there are none."""
@@ -124,7 +124,7 @@ class EscalationSide:
                 self._failures += 1
                 wait = self.backoff.delay(self._failures)
                 self.fault = f"{type(error).__name__} (failed {self._failures} times)"
-                metrics.ESCALATION_LOG_UP.set(0)
+                metrics.ESCALATION_LOG_UP.labels(self.group).set(0)
                 # The error's text may quote a statement's values: only its type is logged.
                 log.error("escalation_failed", error_type=type(error).__name__,
                           failures=self._failures, retry_in=wait,
@@ -159,7 +159,7 @@ class EscalationSide:
         if self.fault is not None:
             log.warning("escalation_recovered", failures=self._failures)
         self.fault, self._failures = None, 0
-        metrics.ESCALATION_LOG_UP.set(1)
+        metrics.ESCALATION_LOG_UP.labels(self.group).set(1)
 
     async def _run_once(self) -> None:
         self.stop = asyncio.Event()

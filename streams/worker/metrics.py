@@ -26,9 +26,11 @@ QUARANTINED = Counter("vigil_quarantined_total",
 INFRASTRUCTURE_RETRIES = Counter("vigil_infrastructure_retries_total",
                                  "Retries of a batch's writes to Kafka after a failure",
                                  ["stage"])
+# Labelled so that a worker without an escalation side (no --rules) exports no sample,
+# rather than a 0 that would read as "log down".
 ESCALATION_LOG_UP = Gauge("vigil_escalation_log_up",
                           "1 while the escalation log takes the escalation side's writes, "
-                          "0 while they fail and are retried")
+                          "0 while they fail and are retried", ["group"])
 LAG = Gauge("vigil_consumer_lag", "Messages behind the high watermark", ["topic", "partition"])
 TABLE_KEYS = Gauge("vigil_table_keys", "Keys held in a table on this worker", ["table"])
 

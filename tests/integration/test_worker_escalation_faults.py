@@ -68,7 +68,8 @@ def _readyz(port: int) -> tuple[int, dict[str, Any]]:
 
 def _gauge(port: int) -> float | None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        found = re.search(r"^vigil_escalation_log_up (\S+)$", answer.read().decode(), re.M)
+        found = re.search(r"^vigil_escalation_log_up\{[^}]*\} (\S+)$", answer.read().decode(),
+                          re.M)
     return float(found.group(1)) if found else None
 
 
