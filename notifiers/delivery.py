@@ -9,9 +9,9 @@ The engine only *requests* notifications (``notification_requested`` entries); t
   ``dispatch_pending`` sends nothing twice. The key also travels with the message
   (webhook ``Idempotency-Key``, email ``Message-ID``) for receivers to dedupe a retry whose
   response was lost.
-* **Isolated.** Every delivery is its own asyncio task; each channel has its own concurrency
-  limit and every attempt its own timeout, so a slow or failing channel never holds up
-  another.
+* **Isolated.** Every delivery is its own asyncio task; each address on each channel has
+  its own concurrency limit (its own queue) and every attempt its own timeout, so a slow,
+  hung or failing address never holds up another, on its channel or elsewhere.
 * **Retried** with exponential backoff (or the receiver's ``Retry-After``) until a deadline,
   then **dead-lettered**: a ``dead_letter`` entry and a counter for the operator.
 * **Gated.** A notification to CQC or the MHRA is refused (``notification_blocked``) unless
@@ -106,7 +106,7 @@ class Dispatcher:
     retry
         Backoff, attempt timeout and delivery deadline (seconds).
     concurrency
-        At most this many attempts in flight on one channel.
+        At most this many attempts in flight to one address of one channel.
     """
 
     def __init__(self, log: EscalationLog, notifiers: Mapping[str, Notifier],
@@ -119,7 +119,7 @@ class Dispatcher:
         self._seen = _Seen()
         self._scanned = 0
         self._inflight: dict[tuple[str, str, str], asyncio.Task[str]] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
 
     # -- reading the log ---------------------------------------------------------------
 
@@ -221,7 +221,10 @@ class Dispatcher:
                 await closer()
 
     async def _attempt(self, notifier: Notifier, delivery: Delivery) -> DeliveryResult:
-        limit = self._limits.setdefault(delivery.channel, asyncio.Semaphore(self.concurrency))
+        # Per address, not per channel: a hung webhook URL (or mail host) fills only its own
+        # slots, and every other address on the channel keeps its deliveries moving.
+        limit = self._limits.setdefault((delivery.channel, delivery.message.address),
+                                        asyncio.Semaphore(self.concurrency))
         async with limit:
             try:
                 return await asyncio.wait_for(notifier.send(delivery.message),

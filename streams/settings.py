@@ -81,6 +81,10 @@ class VigilSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(100, ge=0, le=10_000)
     """Longest the broker may hold a fetch waiting for data (faust fixes 1500 ms, which
     adds up to 1.5 s of latency per hop)."""
+    on_internal_error: Literal["quarantine", "stop"] = "quarantine"
+    """When a stage raises on a record (a bug, not bad input): ``quarantine`` dead-letters it
+    (reason ``internal_error``, with a stack fingerprint) and goes on with the batch;
+    ``stop`` exits with code 70 before committing, to investigate on a stopped stream."""
 
     # -- escalation (``vigil run --rules``) ---------------------------------------------
     escalation_log: str = "sqlite:///vigil-escalation.db"

@@ -123,8 +123,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if pseudonymiser is None:
         return usage_error("vigil run: VIGIL_HMAC_KEY is not set; refusing to start (NHS numbers "
                            "must be pseudonymised with a stable secret key)")
+    from streams.kafka.reachable import unreachable, unreachable_message
     from streams.worker.app import Worker
 
+    if broker is None and (failures := unreachable(settings.bootstrap_servers or "")):
+        return usage_error(unreachable_message("vigil run", failures))
     try:
         escalation = None
         if args.rules is not None:

@@ -50,6 +50,7 @@ from streams.pipeline.core import Pipeline
 from streams.settings import VigilSettings
 from streams.worker import metrics, offset_tracking
 from streams.worker.delivery_order import DeliveryOrder
+from streams.worker.retry import write_durably
 from streams.worker.stages import EntityStage, EpisodeStage, Record
 
 log = structlog.get_logger("vigil.worker")
@@ -208,8 +209,9 @@ class Worker:
         offset_tracking.set_fetch_max_wait(settings.fetch_max_wait_ms)
         self.settings = settings
         self.pipeline = pipeline
-        self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions)
-        self.entity_stage = EntityStage(pipeline)
+        self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions,
+                                          settings.on_internal_error)
+        self.entity_stage = EntityStage(pipeline, settings.on_internal_error)
         servers = [f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
         self.app = app = faust.App(
             settings.app_id,
@@ -275,7 +277,8 @@ class Worker:
             await topic.maybe_declare()
 
     def _crash(self, stage: str, error: BaseException) -> None:
-        # A bug, not bad input: die like kill -9 rather than let faust commit the batch.
+        # A bug outside any one record's processing, or VIGIL_ON_INTERNAL_ERROR=stop: die
+        # like kill -9 rather than let faust commit the batch.
         log.critical("stage_failed", stage=stage, error=repr(error), exc_info=error)
         os._exit(70)
 
@@ -294,7 +297,14 @@ class Worker:
         settings, producer = self.settings, self.app.producer
         try:
             records, holes = self._admit(settings.events_topic, events)
+            # Quarantines what raises on one record (unless on_internal_error=stop).
             out = self.episode_stage.run(records, self.episodes)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("episodes", error)
+
+        async def write() -> None:
             sent = []
             for partition, value in out.bundles:
                 sent.append(await producer.send(settings.observations_topic, None, value,
@@ -307,10 +317,11 @@ class Worker:
             for partition, writes in out.writes.items():
                 sent += await write_partition(self.episodes, partition, writes)
             await asyncio.gather(*sent)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            self._crash("episodes", error)
+
+        await write_durably("episodes", write)
+        metrics.QUARANTINED.labels("episodes").inc(out.quarantined)
+        for entry in out.critical:
+            log.critical(**entry)
         metrics.EVENTS_CONSUMED.inc(len(records))
         metrics.EVENTS_ACCEPTED.inc(out.accepted)
         metrics.EVENTS_SKIPPED.inc(out.skipped)
@@ -326,19 +337,31 @@ class Worker:
         settings, producer = self.settings, self.app.producer
         try:
             records, holes = self._admit(settings.observations_topic, events)
+            # Quarantines what raises on one message (unless on_internal_error=stop).
             out = self.entity_stage.run(records, self.monitors)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("entities", error)
+        published = time.time()
+
+        async def write() -> None:
+            nonlocal published
             sent = [await producer.send(settings.signals_topic, key, value, None, None,
                                         None) for key, value, _, _ in out.signals]
+            sent += [await producer.send(settings.dead_letter_topic, key, value, None, None,
+                                         None) for key, value in out.dead_letters]
             await asyncio.gather(*sent)
             published = time.time()
             sent = []
             for partition, writes in out.writes.items():
                 sent += await write_partition(self.monitors, partition, writes)
             await asyncio.gather(*sent)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            self._crash("entities", error)
+
+        await write_durably("entities", write)
+        metrics.QUARANTINED.labels("entities").inc(out.quarantined)
+        for entry in out.critical:
+            log.critical(**entry)
         metrics.OBSERVATIONS_APPLIED.inc(out.applied)
         metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
         for _, _, signal, source_ms in out.signals:
@@ -422,5 +445,11 @@ class Worker:
         return web.json({"status": "alive"})
 
     async def _readyz(self, web: Any, request: Any) -> Any:
+        # Readiness is the stages': an escalation log refusing writes is named in the body
+        # (and on vigil_escalation_log_up) but does not fail it, since the stages go on
+        # monitoring and the signals wait on their topic (see streams.worker.escalation).
         ready = self.ready()
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready}
+        if self.escalation is not None:
+            body.update(self.escalation.status())
+        return web.json(body, status=200 if ready else 503)

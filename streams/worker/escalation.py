@@ -12,6 +12,13 @@ recognises by its id, so nothing is opened or sent twice.
 
 Several workers may share one PostgreSQL log: the log serialises appends and the engine
 decides with compare-and-append (see :mod:`notifiers.engine`).
+
+Faults stay on this side. When the log refuses a write (rights revoked, database down, disk
+full), the signal being received fails, its batch is not committed, and this side stops its
+consumer, waits (exponential backoff, :class:`Backoff`) and starts again from the last
+commit: the signals wait on the signals topic and are escalated, once each, when the log
+takes writes again. Meanwhile ``vigil_escalation_log_up`` is 0 and ``/readyz`` names the
+fault in its body but stays 200: the two stages keep monitoring and readiness is theirs.
 """
 
 from __future__ import annotations
@@ -19,17 +26,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from notifiers.adapters.channels import build_notifiers
+from notifiers.delivery import Dispatcher
 from notifiers.escalation import build_escalation
 from notifiers.http_api import Principal, make_app
+from notifiers.log.escalation_log import open_log
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
 from notifiers.signal_consumer import ConsumerReport, consume_signals
 from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.settings import VigilSettings
+from streams.worker import metrics
 
 log = structlog.get_logger("vigil.escalation")
 
@@ -39,6 +51,21 @@ def recipients_for(settings: VigilSettings) -> RecipientsConfig:
     if settings.recipients is not None:
         return load_recipients(settings.recipients)
     return embedded_recipients(settings.outbox_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Seconds before the n-th restart after a fault: ``first · 2^(n-1)``, at most ``most``.
+
+    >>> [Backoff(first=1, most=5).delay(n) for n in (1, 2, 3, 4)]
+    [1.0, 2.0, 4.0, 5.0]
+    """
+
+    first: float = 1.0
+    most: float = 30.0
+
+    def delay(self, failure: int) -> float:
+        return float(min(self.most, self.first * 2 ** (failure - 1)))
 
 
 class EscalationSide:
@@ -63,6 +90,12 @@ class EscalationSide:
         self.group = f"{settings.app_id}-escalation"
         self.stop = asyncio.Event()
         self.report: ConsumerReport | None = None
+        self.backoff = Backoff()
+        self.fault: str | None = None
+        """Why the escalation side is retrying (``None`` while it works): the error type
+        and the number of failed starts, never the statement or its values."""
+        self._failures = 0
+        metrics.ESCALATION_LOG_UP.labels(self.group).set(1)
 
     def api(self) -> Any:
         """The case API (aiohttp) for the configured tokens, or None when there are none."""
@@ -72,8 +105,63 @@ class EscalationSide:
         tokens = {token: Principal(name, role) for token, (role, name) in principals.items()}
         return make_app(self.engine, tokens)
 
+    def status(self) -> dict[str, Any]:
+        """For ``/readyz``'s body: ``escalation_log`` is ``up`` or ``down`` (with why)."""
+        if self.fault is None:
+            return {"escalation_log": "up"}
+        return {"escalation_log": "down", "escalation_fault": self.fault}
+
     async def run(self) -> None:
-        """Consume until cancelled (the worker stopping); then stop cleanly."""
+        """Consume until cancelled (the worker stopping); a fault (the log refusing a write)
+        restarts the consumer from its last commit after a backoff, never the worker."""
+        while True:
+            try:
+                await self._run_once()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._failures += 1
+                wait = self.backoff.delay(self._failures)
+                self.fault = f"{type(error).__name__} (failed {self._failures} times)"
+                metrics.ESCALATION_LOG_UP.labels(self.group).set(0)
+                # The error's text may quote a statement's values: only its type is logged.
+                log.error("escalation_failed", error_type=type(error).__name__,
+                          failures=self._failures, retry_in=wait,
+                          hint="signals wait on the signals topic until the log takes writes")
+                await asyncio.sleep(wait)
+                self._reopen_if_broken()
+                # The previous dispatcher was closed with its channels: a fresh one, which
+                # rebuilds what is pending from the log.
+                self.dispatcher = Dispatcher(self.log, build_notifiers(self.recipients),
+                                             self.recipients, retry=self.dispatcher.retry,
+                                             clock=self.dispatcher.clock)
+
+    def _reopen_if_broken(self) -> None:
+        """A database that went away (restart, failover, a killed session) leaves the log's
+        connection broken for good: open a new one for the engine, the dispatcher and the
+        case API. When that fails too, the next round tries again."""
+        conn = getattr(self.log, "_conn", None)
+        if conn is None or not (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+            return
+        try:
+            fresh = open_log(self.settings.escalation_log)
+        except Exception as error:
+            log.error("escalation_log_reopen_failed", error_type=type(error).__name__)
+            return
+        with contextlib.suppress(Exception):
+            self.log.close()
+        self.log = self.engine.log = fresh
+        log.warning("escalation_log_reopened")
+
+    def _recovered(self) -> None:
+        """A signal was received: the log takes writes again."""
+        if self.fault is not None:
+            log.warning("escalation_recovered", failures=self._failures)
+        self.fault, self._failures = None, 0
+        metrics.ESCALATION_LOG_UP.labels(self.group).set(1)
+
+    async def _run_once(self) -> None:
         self.stop = asyncio.Event()
         consumer = await self._consumer()
         task = asyncio.ensure_future(consume_signals(self._signals(consumer), self.engine,
@@ -117,6 +205,9 @@ class EscalationSide:
                         log.warning("signal_rejected", partition=record.partition,
                                     offset=record.offset, reason=signal.reason)
                     yield signal
+                    # Resumed: the engine received the signal, so the log took its writes.
+                    if self.fault is not None:
+                        self._recovered()
             if batch:
                 try:
                     await consumer.commit()

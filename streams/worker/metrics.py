@@ -20,6 +20,17 @@ LATENCY = Histogram(
     "From the source event's Kafka timestamp to the signal's publication",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+QUARANTINED = Counter("vigil_quarantined_total",
+                      "Records on which a stage raised, dead-lettered as internal_error",
+                      ["stage"])
+INFRASTRUCTURE_RETRIES = Counter("vigil_infrastructure_retries_total",
+                                 "Retries of a batch's writes to Kafka after a failure",
+                                 ["stage"])
+# Labelled so that a worker without an escalation side (no --rules) exports no sample,
+# rather than a 0 that would read as "log down".
+ESCALATION_LOG_UP = Gauge("vigil_escalation_log_up",
+                          "1 while the escalation log takes the escalation side's writes, "
+                          "0 while they fail and are retried", ["group"])
 LAG = Gauge("vigil_consumer_lag", "Messages behind the high watermark", ["topic", "partition"])
 TABLE_KEYS = Gauge("vigil_table_keys", "Keys held in a table on this worker", ["table"])
 

@@ -51,6 +51,8 @@ from streams.contract.rejections import event_id_of, rejection_record
 from streams.contract.signal import Signal
 from streams.pipeline.core import EntityKey, PendingEpisode, Pipeline, PipelineState
 from streams.pipeline.metric_kinds.base import Observation
+from streams.worker import quarantine
+from streams.worker.quarantine import OnInternalError
 
 Table = Mapping[str, Any]
 
@@ -203,18 +205,26 @@ class EpisodeBatch:
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     """Redelivered events whose effects were already durable."""
+    quarantined: int = 0
+    """Records on which the stage raised (a bug): dead-lettered as ``internal_error``."""
     log: list[dict[str, Any]] = field(default_factory=list)
+    critical: list[dict[str, Any]] = field(default_factory=list)
+    """Log lines of quarantined records, for the worker to log at level critical."""
 
 
 class EpisodeStage:
     """Stage 1: contract validation, de-duplication and the procedure/outcome join."""
 
     def __init__(self, pipeline: Pipeline, pseudonymiser: Pseudonymiser,
-                 partitions: int = 1) -> None:
+                 partitions: int = 1, on_internal_error: OnInternalError = "quarantine"
+                 ) -> None:
         self.pipeline = pipeline
         self.pseudonymiser = pseudonymiser
         self.partitions = partitions
         """Partitions of the observations topic."""
+        self.on_internal_error = on_internal_error
+        """``quarantine``: a record on which the stage raises is dead-lettered and the batch
+        goes on; ``stop``: the exception propagates (the worker exits uncommitted)."""
 
     def run(self, batch: Sequence[Record], table: Table) -> EpisodeBatch:
         result = EpisodeBatch()
@@ -247,9 +257,20 @@ class EpisodeStage:
 
     def _one(self, record: Record, state: PipelineState, result: EpisodeBatch,
              outgoing: dict[int, list[dict[str, Any]]]) -> None:
+        saved: tuple[str, dict[str, Any] | None] | None = None
         try:
             event = parse_event(record.value, self.pseudonymiser)
+            saved = _pending_snapshot(event, state)
             observations = self.pipeline.observe(event, state)
+            messages = []
+            index = 0
+            for observation in observations:
+                for entity_type, entity_id in observation.entities:
+                    key = entity_key(observation.metric, entity_type, entity_id)
+                    messages.append((observation_partition(key, self.partitions),
+                                     observation_message(observation, entity_type, entity_id,
+                                                         record, index)))
+                    index += 1
         except InvalidEvent as error:
             result.rejected[error.code] += 1
             result.dead_letters.append((record.key, _dumps(dead_letter(
@@ -259,15 +280,49 @@ class EpisodeStage:
                                "reason_code": error.code, "partition": record.partition,
                                "offset": record.offset})
             return
+        except Exception as error:
+            if self.on_internal_error == "stop":
+                raise
+            if saved is not None:
+                _restore_pending(saved, state)
+            self._quarantine(record, error, result)
+            return
         result.accepted += 1
-        index = 0
-        for observation in observations:
-            for entity_type, entity_id in observation.entities:
-                key = entity_key(observation.metric, entity_type, entity_id)
-                partition = observation_partition(key, self.partitions)
-                outgoing.setdefault(partition, []).append(observation_message(
-                    observation, entity_type, entity_id, record, index))
-                index += 1
+        for partition, message in messages:
+            outgoing.setdefault(partition, []).append(message)
+
+    def _quarantine(self, record: Record, error: Exception, result: EpisodeBatch) -> None:
+        try:
+            event_id, raw = _event_id(record.value), self.pseudonymiser.redact_line(
+                record.value).rstrip("\n")
+        except Exception:  # the line that broke the stage may break these too
+            event_id, raw = None, ""
+        letter = quarantine.quarantine_letter("episodes", error, event_id=event_id,
+                                              source=[record.partition, record.offset],
+                                              raw=raw)
+        result.quarantined += 1
+        result.dead_letters.append((record.key, quarantine.safe_dumps(letter)))
+        result.critical.append(quarantine.log_entry(letter, error))
+
+
+def _pending_snapshot(event: Any, state: PipelineState
+                      ) -> tuple[str, dict[str, Any] | None] | None:
+    """The pending episode an event may change, as state: ``Pipeline.observe`` edits it in
+    place (an outcome removes what it completes), so a record quarantined half-way must
+    put it back, or the episode's other outcomes would be lost or counted twice."""
+    episode_id = getattr(event, "episode_id", None)
+    if not isinstance(episode_id, str):
+        return None
+    episode = state.pending.get(episode_id)
+    return episode_id, None if episode is None else episode.to_state()
+
+
+def _restore_pending(saved: tuple[str, dict[str, Any] | None], state: PipelineState) -> None:
+    episode_id, before = saved
+    if before is not None:
+        state.pending[episode_id] = PendingEpisode.from_state(before)
+    elif episode_id in state.pending:
+        del state.pending[episode_id]
 
 
 def dead_letter(record: Record, error: InvalidEvent, pseudonymiser: Pseudonymiser
@@ -320,57 +375,129 @@ class EntityBatch:
     """Observations partition → entity key → record."""
     applied: int = 0
     skipped: int = 0
+    quarantined: int = 0
+    """Observation messages on which the stage raised (a bug): dead-lettered as
+    ``internal_error``; the entity's monitors are as if the message never came."""
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    critical: list[dict[str, Any]] = field(default_factory=list)
+    """Log lines of quarantined messages, for the worker to log at level critical."""
 
 
 class EntityStage:
     """Stage 2: one entity's monitors, updated in the order its observations arrive."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, on_internal_error: OnInternalError = "quarantine"
+                 ) -> None:
         self.pipeline = pipeline
+        self.on_internal_error = on_internal_error
 
     def run(self, batch: Sequence[Record], table: Table) -> EntityBatch:
         result = EntityBatch()
         state = PipelineState()
         applied: dict[str, dict[str, list[int]]] = {}
         home: dict[str, int] = {}
+        loaded: dict[str, Any] = {}
+        """Entity key → its stored monitors at the start of the batch (None: new)."""
+        history: dict[str, list[Observation]] = {}
+        """Entity key → the observations applied to it in this batch, to rebuild it from
+        ``loaded`` when one raises half-way through updating its monitors."""
         for record, message in _messages(batch):
-            metric = message["metric"]
-            entity_type, entity_id = message["entity"]
-            key = entity_key(metric, entity_type, entity_id)
-            monitor_key: EntityKey = (metric, entity_type, entity_id)
-            if key not in applied:
-                stored = table.get(key)
-                if stored is None:
-                    applied[key] = {}
-                else:
-                    applied[key] = {p: list(v) for p, v in stored["a"].items()}
-                    state.entities[monitor_key] = self.pipeline.load_entity(
-                        monitor_key, stored["m"])
-            source, offset, index = message["src"]
-            done = applied[key].get(str(source))
-            if done is not None and (offset, index) <= (done[0], done[1]):
-                result.skipped += 1
+            if isinstance(message, Exception):
+                if self.on_internal_error == "stop":
+                    raise message
+                self._quarantine(record, None, message, result)
                 continue
-            applied[key][str(source)] = [offset, index]
-            home[key] = record.partition
+            key = None
+            try:
+                metric = message["metric"]
+                entity_type, entity_id = message["entity"]
+                key = entity_key(metric, entity_type, entity_id)
+                monitor_key: EntityKey = (metric, entity_type, entity_id)
+                if key not in applied:
+                    stored = table.get(key)
+                    history[key] = []
+                    if stored is None:
+                        applied[key], loaded[key] = {}, None
+                    else:
+                        applied[key] = {p: list(v) for p, v in stored["a"].items()}
+                        loaded[key] = stored["m"]
+                        state.entities[monitor_key] = self.pipeline.load_entity(
+                            monitor_key, stored["m"])
+                source, offset, index = message["src"]
+                done = applied[key].get(str(source))
+                if done is not None and (offset, index) <= (done[0], done[1]):
+                    result.skipped += 1
+                    continue
+                # Marked applied before it is: a quarantined message is not tried again.
+                applied[key][str(source)] = [offset, index]
+                home[key] = record.partition
+                observation = _observation(self.pipeline, message)
+                signals = self.pipeline.apply(observation, state)
+                encoded = [(key.encode(), signal.to_json().encode(), signal, message["ts"])
+                           for signal in signals]
+            except Exception as error:
+                if self.on_internal_error == "stop":
+                    raise
+                if key is not None and key in history:
+                    self._rebuild(key, loaded[key], history[key], state)
+                self._quarantine(record, message, error, result)
+                continue
+            history[key].append(observation)
             result.applied += 1
-            for signal in self.pipeline.apply(_observation(self.pipeline, message), state):
-                result.signals.append((key.encode(), signal.to_json().encode(), signal,
-                                       message["ts"]))
+            result.signals.extend(encoded)
         for key, partition in home.items():
             metric, entity_type, entity_id = key.split("|", 2)
             entity: EntityKey = (metric, entity_type, entity_id)
+            if entity not in state.entities:  # only quarantined messages, on a new entity
+                continue
             result.writes.setdefault(partition, {})[key] = {
                 "m": self.pipeline.dump_entity(entity, state.entities[entity]),
                 "a": applied[key]}
         return result
 
+    def _rebuild(self, key: str, stored: Any, observations: list[Observation],
+                 state: PipelineState) -> None:
+        """The entity as the batch left it before the message that raised: its stored
+        monitors and the batch's earlier observations again (their signals were taken)."""
+        metric, entity_type, entity_id = key.split("|", 2)
+        monitor_key: EntityKey = (metric, entity_type, entity_id)
+        state.entities.pop(monitor_key, None)
+        if stored is not None:
+            state.entities[monitor_key] = self.pipeline.load_entity(monitor_key, stored)
+        for observation in observations:
+            self.pipeline.apply(observation, state)
 
-def _messages(batch: Sequence[Record]) -> Iterable[tuple[Record, dict[str, Any]]]:
+    def _quarantine(self, record: Record, message: Any, error: Exception,
+                    result: EntityBatch) -> None:
+        event_id = message.get("event_id") if isinstance(message, dict) else None
+        src = message.get("src") if isinstance(message, dict) else None
+        source = [record.partition, record.offset]
+        if isinstance(src, list) and len(src) == 3:
+            source += [src[2]]  # the observation's index within the source event
+        # The message went through the contract in stage 1 (NHS numbers pseudonymised).
+        try:
+            raw = _dumps(message).decode() if isinstance(message, dict) else ""
+        except (TypeError, ValueError, RecursionError):
+            raw = ""
+        letter = quarantine.quarantine_letter(
+            "entities", error, event_id=event_id if isinstance(event_id, str) else None,
+            source=source, raw=raw)
+        result.quarantined += 1
+        result.dead_letters.append((record.key, quarantine.safe_dumps(letter)))
+        result.critical.append(quarantine.log_entry(letter, error))
+
+
+def _messages(batch: Sequence[Record]
+              ) -> Iterable[tuple[Record, dict[str, Any] | Exception]]:
     """Each observation message of the batch with its record: a record holds a bundle
-    (a list) or, as written before bundles, one message."""
+    (a list) or, as written before bundles, one message; a record that does not decode
+    comes as its exception, to be quarantined."""
     for record in batch:
-        value = json.loads(record.value)
+        try:
+            value = json.loads(record.value)
+        except Exception as error:  # any failure to decode is the record's
+            yield record, error
+            continue
         for message in value if isinstance(value, list) else (value,):
             yield record, message
 

@@ -42,6 +42,15 @@ def test_run_without_an_hmac_key_refuses_to_start() -> None:
     assert "VIGIL_HMAC_KEY is not set; refusing to start" in result.stderr
 
 
+def test_run_against_a_closed_port_says_so_in_one_line() -> None:
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    result = vigil("run", "--config", str(CONFIG),
+                   env=_env(VIGIL_HMAC_KEY=HMAC_KEY, VIGIL_BOOTSTRAP_SERVERS=address))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"vigil run: cannot reach Kafka at {address} "
+                                      "(connection refused); check VIGIL_BOOTSTRAP_SERVERS")
+
+
 def _wait_for(pattern: str, log: Path, process: subprocess.Popen[bytes],
               timeout: float = 60) -> re.Match[str]:
     deadline = time.monotonic() + timeout

@@ -252,3 +252,41 @@ def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_
     asyncio.run(scenario())
     names = sorted(p.name for p in (tmp_path / "provider").glob("*.json"))
     assert [n.rsplit("_", 1)[-1] for n in names] == ["reminder-1.json", "stage.json"]
+
+
+def test_a_hung_address_holds_only_its_own_queue(new_log: NewLog) -> None:
+    """One webhook channel, two addresses: the default providers' URL never answers, RXF's
+    does. RXF's delivery completes while every attempt at the hung URL is still in flight
+    (their timeout is far beyond the wait), though it was requested after them."""
+
+    async def scenario() -> tuple[Receiver, Receiver, EscalationLog, str]:
+        hung, good = Receiver(hang=True), Receiver()
+        hung_server, hung_url = await serve(hung)
+        good_server, good_url = await serve(good)
+        recipients = RecipientsConfig(
+            channels={"trusts": {"type": "webhook"}},
+            provider={"default": [{"channel": "trusts", "address": hung_url}],
+                      "by_ods": {"RXF": [{"channel": "trusts", "address": good_url}]}})
+        notifiers = {"trusts": WebhookNotifier("trusts", hung_url, SECRET, timeout=600)}
+        eng, _ = engine(new_log())
+        for code in ("RAJ", "RGT", "RM1", "R0A", "RXF"):  # the hung address's requests first
+            eng.receive(signal("alert", entity_id=code))
+        dispatcher = Dispatcher(eng.log, notifiers, recipients, concurrency=1,
+                                retry=RetryPolicy(attempt_timeout=600, deadline=3600))
+        try:
+            await dispatcher.dispatch_pending(wait=False)
+            deadline = asyncio.get_running_loop().time() + 60
+            while not good.delivered:  # a condition with a deadline, not a timing
+                assert asyncio.get_running_loop().time() < deadline, "RXF was held up"
+                await asyncio.sleep(0.05)
+        finally:
+            hung.release.set()
+            await dispatcher.close()
+            await hung_server.close()
+            await good_server.close()
+        return hung, good, eng.log, good_url
+
+    hung, good, log, good_url = asyncio.run(scenario())
+    assert len(good.delivered) == 1 and hung.calls == 1  # one slot: one hung attempt
+    sent = [e.payload for e in log.entries(kind="notification_sent")]
+    assert [p["address"] for p in sent] == [good_url]
