@@ -35,7 +35,12 @@ from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {}
+OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {
+    "VIGIL_API_TOKEN": (
+        "secret string", "*unset*",
+        "Your own token (one of `VIGIL_API_TOKENS`) for `vigil case` actions: the log records "
+        "its principal as who acted (or `--token-file`)."),
+}
 """Variables read with ``os.environ`` rather than through the settings model:
 name → (type, default, description)."""
 
