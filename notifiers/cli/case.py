@@ -28,6 +28,7 @@ from notifiers.cli.log_options import add_log_option, log_url, open_existing
 from notifiers.engine import EscalationEngine, UnknownCase
 from notifiers.http_api import Principal, principal_for, principals_from
 from streams.console import EXIT_USAGE, refused, usage_error
+from streams.secret_policy import mask_url
 from streams.settings_loading import load_settings
 
 TOKEN_VARIABLE = "VIGIL_API_TOKEN"
@@ -41,7 +42,7 @@ def _engine(args: argparse.Namespace) -> Iterator[EscalationEngine | None]:
     """An engine (no rules: each case carries its policy) on the log, closed afterwards."""
     log = open_existing(args)
     if isinstance(log, str):
-        print(f"vigil case: {log_url(args)}: {log}", file=sys.stderr)
+        print(f"vigil case: {mask_url(log_url(args))}: {log}", file=sys.stderr)
         yield None
         return
     try:

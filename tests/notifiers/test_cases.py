@@ -394,6 +394,12 @@ def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     assert run_case_cli(["case", "list"]) == 2
     assert not (tmp_path / "vigil-escalation.db").exists()
+    capsys.readouterr()
+    # A log that cannot be opened is named without its password.
+    assert run_case_cli(["case", "list", "--log",
+                         "postgresql://vigil:Pw-9f3c@127.0.0.1:9/none"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://vigil:***@127.0.0.1:9/none" in err and "Pw-9f3c" not in err
 
 
 def test_case_cli_takes_the_principal_from_a_token_and_enforces_four_eyes(
