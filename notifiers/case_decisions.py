@@ -280,6 +280,17 @@ def _remind(t: Transition, case: Case, stage: Stage, step: DeadlineStep, due_at:
     _set_deadline(t, case, stage, due_at, days, index + 1)
 
 
+def confirmed_by(case: Case) -> set[str]:
+    """The principals who confirmed ``case`` (the sign-off must be someone else's).
+
+    >>> from types import SimpleNamespace
+    >>> confirmed_by(SimpleNamespace(actions=[{"action": "confirm", "by": "Dr A"},
+    ...                                       {"action": "note", "by": "Dr B"}]))
+    {'Dr A'}
+    """
+    return {a["by"] for a in case.actions if a["action"] == "confirm"}
+
+
 def take_action(t: Transition, case: Case, action: str, by: str, note: str | None = None,
                 details: Mapping[str, Any] | None = None) -> None:
     """Record a person's action on a case and what follows from it.
@@ -298,6 +309,10 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
         raise CaseActionError("the case is not awaiting a confirm-or-withdraw decision")
     if action == "signoff" and case.status is not CaseStatus.AWAITING_SIGNOFF:
         raise CaseActionError("the case is not awaiting sign-off")
+    if action == "signoff" and by in confirmed_by(case):
+        # Four eyes: whoever confirmed the outlier cannot also release the regulator letter.
+        raise CaseActionError(f"four-eyes rule: {by} confirmed this case, so the sign-off "
+                              "must come from another principal")
     t.emit(LogKind.ACTION, {
         "action": action, "by": by, "note": note, "details": dict(details or {}),
         "policy": case.policy_name, "stage": stage.name if stage else None,

@@ -45,6 +45,32 @@ TOKENS = web.AppKey("tokens", dict)
 ON_CHANGE = web.AppKey("on_change", object)
 
 
+def principal_for(tokens: Mapping[str, Principal], token: str) -> Principal | None:
+    """Who holds ``token`` in ``tokens``, or None: the one lookup behind the API and the
+    ``vigil case`` command line.
+
+    >>> principal_for({"t-1": Principal("Dr A", "operator")}, "t-1")
+    Principal(name='Dr A', role='operator')
+    >>> principal_for({"t-1": Principal("Dr A", "operator")}, "t-2") is None
+    True
+    """
+    found = None
+    for known, principal in tokens.items():
+        # Compare every token in constant time so timing does not reveal a prefix.
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = principal
+    return found
+
+
+def principals_from(table: Mapping[str, tuple[str, str]]) -> dict[str, Principal]:
+    """Token → :class:`Principal` from ``VigilSettings.api_principals()`` (role, name).
+
+    >>> principals_from({"t-1": ("auditor", "CQC")})
+    {'t-1': Principal(name='CQC', role='auditor')}
+    """
+    return {token: Principal(name, role) for token, (role, name) in table.items()}
+
+
 def _principal(request: web.Request) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -52,11 +78,8 @@ def _principal(request: web.Request) -> Principal:
         raise web.HTTPUnauthorized(text='{"error": "bearer token required"}',
                                    content_type="application/json",
                                    headers={"WWW-Authenticate": "Bearer"})
-    found = None
-    for known, principal in request.app[TOKENS].items():
-        # Compare every token in constant time so timing does not reveal a prefix.
-        if hmac.compare_digest(known.encode(), token.encode()):
-            found = principal
+    tokens: dict[str, Principal] = request.app[TOKENS]
+    found = principal_for(tokens, token)
     if found is None:
         raise web.HTTPUnauthorized(text='{"error": "unknown token"}',
                                    content_type="application/json",

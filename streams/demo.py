@@ -41,11 +41,9 @@ from typing import Any
 
 from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
+from streams.secret_policy import DEMO_HMAC_KEY  # re-exported; refused in production mode
 from streams.synthetic_feed import spec_from_args
 
-DEMO_HMAC_KEY = "vigil-DEMO-ONLY-key-never-use-with-real-data"
-"""A fixed pseudonymisation key for the demo's synthetic data ONLY. Real deployments set
-their own secret ``VIGIL_HMAC_KEY``."""
 DEFAULT_PORT = 6066
 
 
@@ -137,6 +135,7 @@ def worker_env(settings: Any, port: int, log_url: str) -> dict[str, str]:
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "VIGIL_HMAC_KEY": DEMO_HMAC_KEY,
+        "VIGIL_MODE": "demo",  # the DEMO-ONLY key is refused in production mode
         "VIGIL_APP_ID": settings.app_id,
         "VIGIL_PARTITIONS": str(settings.partitions),
         "VIGIL_WEB_PORT": str(port),
@@ -212,7 +211,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     code = 0
     try:
-        settings = VigilSettings(bootstrap_servers=broker.bootstrap_servers,
+        settings = VigilSettings(bootstrap_servers=broker.bootstrap_servers, mode="demo",
                                  hmac_key=DEMO_HMAC_KEY, app_id=f"vigil-demo-{port}",
                                  partitions=4)
         await ensure_topics(settings, settings.events_topic, settings.signals_topic)

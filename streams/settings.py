@@ -1,15 +1,25 @@
-"""Runtime settings, from the environment (prefix ``VIGIL_``) or a ``.env`` file."""
+"""Runtime settings, from the environment (prefix ``VIGIL_``) or a dotenv file named by
+``VIGIL_ENV_FILE`` (never one found by chance in the working directory)."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from streams import secret_policy
 from streams.contract.pseudonym import Pseudonymiser
+
+ENV_FILE_VARIABLE = "VIGIL_ENV_FILE"
 
 
 class VigilSettings(BaseSettings):
@@ -17,6 +27,8 @@ class VigilSettings(BaseSettings):
 
     >>> VigilSettings(hmac_key="a-secret-of-sixteen+").pseudonymiser() is not None
     True
+    >>> VigilSettings(escalation_log="postgresql://u:pw@db/vigil").masked()["escalation_log"]
+    'postgresql://u:***@db/vigil'
     >>> VigilSettings(sasl_mechanism="PLAIN", sasl_username="u",
     ...               sasl_password="p").masked()["sasl_password"]
     '**********'
@@ -24,11 +36,21 @@ class VigilSettings(BaseSettings):
 
     # Attribute docstrings become field descriptions: the configuration reference in the
     # README is generated from them (streams.docs.settings_reference).
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore",
+    # No implicit ``.env``: a file left in the working directory must not add API tokens or
+    # swap the key unnoticed. ``VIGIL_ENV_FILE`` names one explicitly (settings_customise_sources).
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=None, extra="ignore",
                                       use_attribute_docstrings=True)
 
+    mode: Literal["production", "demo"] = "production"
+    """``production`` refuses the demo key, shipped placeholders, keys under 32 bytes or
+    patterned, and API tokens under 128 bits; ``demo`` (``vigil demo``, tests) only the
+    16-byte minimum."""
+    env_file: Path | None = None
+    """A dotenv file to read settings from (read only when named here; the environment
+    wins over it). Unset: no file is read, not even ``./.env``."""
     hmac_key: SecretStr | None = None
-    """Key for pseudonymising NHS numbers (at least 16 bytes). Keep it secret."""
+    """Key for pseudonymising NHS numbers (at least 16 bytes; 32 random bytes in
+    production mode, e.g. ``openssl rand -hex 32``). Keep it secret."""
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING, ERROR or CRITICAL (JSON log lines on stderr)."""
 
@@ -96,6 +118,25 @@ class VigilSettings(BaseSettings):
     """``token:role:name,...`` (role ``operator`` or ``auditor``): mounts the case API under
     ``/api/`` on the web port. Unset: no API."""
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        named = os.environ.get(ENV_FILE_VARIABLE)
+        if not named:
+            return init_settings, env_settings, file_secret_settings
+        return (init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=named),
+                file_secret_settings)
+
+    @field_validator("env_file")
+    @classmethod
+    def _env_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"VIGIL_ENV_FILE names {value}, which is not a file")
+        return value
+
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:
@@ -150,6 +191,28 @@ class VigilSettings(BaseSettings):
                                  "auditor")
         return value
 
+    def secret_problems(self, *, production: bool | None = None) -> list[str]:
+        """One line per refused secret (each names its setting, never its value); empty
+        when every secret is usable. ``production`` defaults to ``mode == "production"``.
+        ``vigil run``, ``vigil config check`` and ``vigil replay`` all refuse on these.
+
+        >>> VigilSettings(mode="demo", hmac_key="short").secret_problems()
+        ['VIGIL_HMAC_KEY is shorter than 16 bytes']
+        >>> VigilSettings(hmac_key="a" * 32).secret_problems()  # doctest: +ELLIPSIS
+        ['VIGIL_HMAC_KEY is a repeated pattern, ...']
+        """
+        strict = self.mode == "production" if production is None else production
+        problems = []
+        if self.hmac_key is not None:
+            problems.append(secret_policy.key_problem(
+                "VIGIL_HMAC_KEY", self.hmac_key.get_secret_value(), production=strict))
+        for token in self.api_principals():
+            problems.append(secret_policy.token_problem("VIGIL_API_TOKENS", token,
+                                                        production=strict))
+        problems.append(secret_policy.database_url_problem(
+            "VIGIL_ESCALATION_LOG", self.escalation_log, production=strict))
+        return list(dict.fromkeys(p for p in problems if p is not None))
+
     def pseudonymiser(self) -> Pseudonymiser | None:
         """The configured pseudonymiser, or None when no key is set."""
         if self.hmac_key is None:
@@ -193,6 +256,8 @@ class VigilSettings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 out[name] = "**********"
+            elif name == "escalation_log":
+                out[name] = secret_policy.mask_url(value)
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:

@@ -54,7 +54,8 @@ class EmailNotifier:
     ----------
     starttls
         Upgrade with STARTTLS (port 587). ``use_tls`` instead connects with implicit TLS
-        (port 465). With neither, the connection is plain: for a local relay or tests only.
+        (port 465). With neither, the connection is plain: for a local relay or tests only,
+        and then without credentials (AUTH in clear is refused when the notifier is built).
     cert_bundle
         CA file to verify the server with (default: the system's).
     """
@@ -63,6 +64,11 @@ class EmailNotifier:
                  starttls: bool = True, use_tls: bool = False, username: str | None = None,
                  password: str | None = None, timeout: float = 30.0,
                  cert_bundle: str | None = None) -> None:
+        if (username or password) and not (starttls or use_tls):
+            # The password would cross the network in clear (AUTH PLAIN/LOGIN is base64).
+            raise ValueError(f"email {name}: SMTP credentials need TLS: set starttls: true or "
+                             "use_tls: true (plain SMTP only without credentials, to a local "
+                             "relay)")
         self.name, self.host, self.port, self.sender = name, host, port, sender
         self.starttls, self.use_tls = starttls, use_tls
         self.username, self.password = username, password

@@ -1,16 +1,17 @@
 """A signed HTTPS webhook: the notification as JSON, POSTed with an HMAC-SHA256 signature.
 
-Headers: ``X-Vigil-Signature: sha256=<hex HMAC of the exact body bytes>`` (the receiver
-recomputes it with the shared secret), ``Idempotency-Key: <notification key>`` (so a retry
-after a lost response can be recognised) and ``Content-Type: application/json``.
+Headers: ``X-Vigil-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>``
+(:mod:`notifiers.adapters.webhook_signature`; receivers check it with ``verify``, which
+refuses a timestamp outside a tolerance window, so a captured request cannot be replayed),
+``Idempotency-Key: <notification key>`` (so a retry after a lost response can be
+recognised) and ``Content-Type: application/json``. URLs must be ``https://`` unless the
+channel sets ``allow_insecure: true`` (local development and tests only).
 2xx is delivered; 408, 429 and 5xx are retried (429 and 503 honour ``Retry-After``, in
 seconds or as an HTTP date); any other 4xx is permanent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,17 +20,19 @@ from typing import Any
 import aiohttp
 
 from notifiers.adapters.base import DeliveryResult, Notification
+from notifiers.adapters.webhook_signature import SIGNATURE_HEADER, sign
 
-SIGNATURE_HEADER = "X-Vigil-Signature"
+__all__ = ["SIGNATURE_HEADER", "WebhookNotifier", "insecure_url", "parse_retry_after",
+           "payload"]
 
 
-def signature(secret: bytes, body: bytes) -> str:
-    """The signature header value.
+def insecure_url(url: str) -> bool:
+    """Whether ``url`` would send a signed notification in clear.
 
-    >>> signature(b"k", b"{}")
-    'sha256=add853b103fbcc936a194f9eb15e29c4ff08af6e47d5d1bca4f20218e31e4fff'
+    >>> insecure_url("http://intake.example/hook"), insecure_url("https://intake.example/h")
+    (True, False)
     """
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return not url.lower().startswith("https://")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -69,10 +72,14 @@ class WebhookNotifier:
     """POSTs to ``url`` (the notification's ``address`` overrides it when it is a URL)."""
 
     def __init__(self, name: str, url: str, secret: bytes, *, timeout: float = 30.0,
-                 ssl: Any = None) -> None:
+                 ssl: Any = None, allow_insecure: bool = False) -> None:
         if not secret:
             raise ValueError(f"webhook {name}: a signing secret is required")
+        if insecure_url(url) and not allow_insecure:
+            raise ValueError(f"webhook {name}: the URL must be https:// (allow_insecure: true "
+                             "only for local development)")
         self.name, self.url, self.secret = name, url, secret
+        self.allow_insecure = allow_insecure
         self.timeout, self.ssl = timeout, ssl
         self._session: aiohttp.ClientSession | None = None
 
@@ -84,7 +91,8 @@ class WebhookNotifier:
             raise ValueError(f"channel {name}: set secret_env to an environment variable "
                              "holding the HMAC secret")
         return cls(name, settings["url"], env[secret_env].encode(),
-                   timeout=float(settings.get("timeout", 30.0)))
+                   timeout=float(settings.get("timeout", 30.0)),
+                   allow_insecure=settings.get("allow_insecure") is True)
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -95,8 +103,12 @@ class WebhookNotifier:
     async def send(self, message: Notification) -> DeliveryResult:
         body = payload(message)
         url = message.address if message.address.startswith(("https://", "http://")) else self.url
+        if insecure_url(url) and not self.allow_insecure:  # an address may name its own URL
+            return DeliveryResult.failed("insecure_url", retryable=False,
+                                         detail="webhook addresses must be https://")
+        # Signed at each attempt: a retry carries a fresh timestamp inside the window.
         headers = {"Content-Type": "application/json",
-                   SIGNATURE_HEADER: signature(self.secret, body),
+                   SIGNATURE_HEADER: sign(self.secret, body),
                    "Idempotency-Key": message.key}
         session = await self._client()
         try:

@@ -5,21 +5,33 @@ The CLI rebuilds the cases from the escalation log (``--log URL``, else
 and appends actions to it; a running service picks them up on its next refresh, and its
 dispatcher sends whatever the action requested (a sign-off releasing a CQC letter, say).
 The log must exist already: a mistyped URL is an error (exit 2), not a new empty log.
+
+Who acts is the principal of a token, as on the case API: ``--token-file PATH`` or
+``$VIGIL_API_TOKEN`` holds a token of ``VIGIL_API_TOKENS`` (role ``operator``), and the log
+records that token's name. ``--by`` is optional; when given it must be that name (exit 2
+otherwise), so a script cannot claim to be somebody else.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from notifiers.case_decisions import CaseActionError
 from notifiers.cli.log_options import add_log_option, log_url, open_existing
 from notifiers.engine import EscalationEngine, UnknownCase
-from streams.console import EXIT_USAGE, refused
+from notifiers.http_api import Principal, principal_for, principals_from
+from streams.console import EXIT_USAGE, refused, usage_error
+from streams.secret_policy import mask_url
+from streams.settings_loading import load_settings
+
+TOKEN_VARIABLE = "VIGIL_API_TOKEN"
 
 ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
            "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
@@ -30,7 +42,7 @@ def _engine(args: argparse.Namespace) -> Iterator[EscalationEngine | None]:
     """An engine (no rules: each case carries its policy) on the log, closed afterwards."""
     log = open_existing(args)
     if isinstance(log, str):
-        print(f"vigil case: {log_url(args)}: {log}", file=sys.stderr)
+        print(f"vigil case: {mask_url(log_url(args))}: {log}", file=sys.stderr)
         yield None
         return
     try:
@@ -73,13 +85,47 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    path: Path | None = getattr(args, "token_file", None)
+    if path is not None:
+        return path.read_text().strip()
+    return os.environ.get(TOKEN_VARIABLE) or None
+
+
+def acting_principal(args: argparse.Namespace) -> Principal | str:
+    """The operator whose token the command was given, or why there is none (one line)."""
+    prefix = f"vigil case {args.case_command}"
+    try:
+        token = _token(args)
+    except OSError as error:
+        return f"{prefix}: cannot read --token-file {args.token_file}: {error.strerror}"
+    if not token:
+        return (f"{prefix}: no token; set {TOKEN_VARIABLE} or --token-file to your token "
+                "from VIGIL_API_TOKENS (who acts is the token's principal)")
+    settings = load_settings()
+    if settings is None:
+        return f"{prefix}: the settings are invalid (see above)"
+    principal = principal_for(principals_from(settings.api_principals()), token)
+    if principal is None:
+        return f"{prefix}: the token is not one of VIGIL_API_TOKENS"
+    if principal.role != "operator":
+        return f"{prefix}: {principal.name} has the {principal.role} role, which may only read"
+    if args.by is not None and args.by != principal.name:
+        return f"{prefix}: --by {args.by!r} is not the token's principal ({principal.name})"
+    return principal
+
+
 def cmd_act(args: argparse.Namespace) -> int:
     details = {"kind": args.kind} if getattr(args, "kind", None) else {}
+    principal = acting_principal(args)
+    if isinstance(principal, str):
+        return usage_error(principal)
+    args.by = principal.name
     with _engine(args) as engine:
         if engine is None:
             return EXIT_USAGE
         try:
-            entries = engine.act(args.case_id, ACTIONS[args.case_command], by=args.by,
+            entries = engine.act(args.case_id, ACTIONS[args.case_command], by=principal.name,
                                  note=args.note, details=details)
             case = engine.case(args.case_id).to_dict()
         except UnknownCase:
@@ -117,7 +163,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     for name, text in helps.items():
         p = with_log(sub.add_parser(name, help=text))
         p.add_argument("case_id")
-        p.add_argument("--by", required=True, help="who is acting (recorded in the log)")
+        p.add_argument("--token-file", type=Path,
+                       help=f"file holding your API token (default: ${TOKEN_VARIABLE}); its "
+                            "principal in VIGIL_API_TOKENS is who acts")
+        p.add_argument("--by", help="optional check: must equal the token's principal name")
         p.add_argument("--note", help="free text recorded with the action")
         if name == "respond":
             p.add_argument("--kind", choices=["data_corrected", "explanation"])

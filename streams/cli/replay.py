@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from streams.bundled_samples import sample_paths
-from streams.console import usage_error
+from streams.console import EXIT_USAGE, usage_error
 from streams.contract.events import json_schema
 from streams.contract.pseudonym import Pseudonymiser
 from streams.pipeline.config import ConfigError, load_config
 from streams.pipeline.core import Pipeline
 from streams.pipeline.replay import replay
-from streams.settings import VigilSettings
+from streams.settings_loading import load_settings
 
 
 def _lines(stream: BinaryIO, total: int | None) -> Iterator[bytes]:
@@ -56,7 +56,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         config = load_config(config_path)
     except ConfigError as error:
         return usage_error(error)
-    pseudonymiser = VigilSettings().pseudonymiser() or Pseudonymiser.ephemeral()
+    settings = load_settings()
+    if settings is None:
+        return EXIT_USAGE
+    problems = settings.secret_problems()  # the same refusal as vigil run and config check
+    if problems:
+        return usage_error(f"vigil replay: {'; '.join(problems)}")
+    pseudonymiser = settings.pseudonymiser() or Pseudonymiser.ephemeral()
     pipeline = Pipeline(config)
     out = Path(args.out)
     if str(events) == "-":

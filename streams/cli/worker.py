@@ -72,6 +72,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if settings is None or loaded is None:
         return EXIT_USAGE
     config, rules = loaded
+    refused = settings.secret_problems()  # the same refusal as vigil run and vigil replay
+    if refused:
+        return usage_error(f"vigil config check: {'; '.join(refused)}")
     problems = []
     if settings.hmac_key is None:
         problems.append("VIGIL_HMAC_KEY is not set: vigil run will refuse to start "
@@ -102,6 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings is None or loaded is None:
         return EXIT_USAGE
     config, _ = loaded
+    # --embedded-broker is dev mode (in-memory data): only the 16-byte floor applies there.
+    refused = settings.secret_problems(production=False if args.embedded_broker else None)
+    if refused:
+        return usage_error(f"vigil run: {'; '.join(refused)}")
     broker = None
     pseudonymiser = settings.pseudonymiser()
     if args.embedded_broker:

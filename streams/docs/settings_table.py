@@ -47,6 +47,10 @@ OTHER_VARIABLES: dict[str, tuple[str, str, str]] = {
         "ISO time", "the wall clock",
         "Fixes \"now\" for the event-time window (replaying or simulating a stream dated "
         "ahead of today; the test suite sets it)."),
+    "VIGIL_API_TOKEN": (
+        "secret string", "*unset*",
+        "Your own token (one of `VIGIL_API_TOKENS`) for `vigil case` actions: the log records "
+        "its principal as who acted (or `--token-file`)."),
 }
 """Variables read with ``os.environ`` rather than through the settings model:
 name → (type, default, description)."""

@@ -254,6 +254,9 @@ def test_nothing_reaches_cqc_before_signoff(new_log: NewLog, tmp_path: Path) -> 
     assert requested(log, stage="confirmation") == []  # the whole stage waits
     asyncio.run(dispatcher.dispatch_pending())
     assert not (tmp_path / "cqc").exists()
+    with pytest.raises(CaseActionError, match="four-eyes"):  # who confirmed cannot sign off
+        eng.act(case_id, "signoff", by="Audit Lead")
+    assert requested(log, recipient="cqc") == []
 
     eng.act(case_id, "signoff", by="Dr Sign")
     (letter,) = requested(log, recipient="cqc")
@@ -351,21 +354,37 @@ def run_case_cli(argv: list[str]) -> int:
     return int(args.func(args))
 
 
+OPS_TOKEN, LEAD_TOKEN, SIGNER_TOKEN, AUDITOR_TOKEN = (
+    "7d1e9a4c2f6b8e03a5c7d9f1b3e6a820", "c4a8e2f6b0d3971e5a2c8f4b6d0e3a91",
+    "e5b9c3a7f1d4082b6e3a9c5f7b1d4e62", "a1f5c9e3b7d2064f8a3e7c1b5d9f2a46")
+CLI_TOKENS = (f"{OPS_TOKEN}:operator:Ops C,{LEAD_TOKEN}:operator:Audit Lead,"
+              f"{SIGNER_TOKEN}:operator:Dr Sign,{AUDITOR_TOKEN}:auditor:CQC liaison")
+
+
+@pytest.fixture
+def cli_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token table the case API uses, so the CLI knows who each token is."""
+    monkeypatch.setenv("VIGIL_API_TOKENS", CLI_TOKENS)
+    monkeypatch.delenv("VIGIL_API_TOKEN", raising=False)
+
+
 def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                  tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  cli_tokens: None) -> None:
     url = log_backend.url
     with closing(open_log(url)) as log:
         eng, _ = engine(log)
         case_id = eng.receive(signal("alarm")).case_ids[0]
     assert run_case_cli(["case", "list", "--log", url]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["case_ids"] == [case_id]
-    assert run_case_cli(["case", "respond", case_id, "--by", "Ops C", "--kind",
+    monkeypatch.setenv("VIGIL_API_TOKEN", OPS_TOKEN)
+    assert run_case_cli(["case", "respond", case_id, "--kind",
                          "data_corrected", "--log", url]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert result["stage"] == "review" and "action" in result["logged"]
-    assert run_case_cli(["case", "signoff", case_id, "--by", "X", "--log", url]) == 1
+    assert run_case_cli(["case", "signoff", case_id, "--log", url]) == 1
     assert "not awaiting sign-off" in capsys.readouterr().err
-    assert run_case_cli(["case", "note", "c-nope", "--by", "X", "--log", url]) == 1
+    assert run_case_cli(["case", "note", "c-nope", "--log", url]) == 1
     monkeypatch.setenv("VIGIL_ESCALATION_LOG", url)
     assert run_case_cli(["case", "show", case_id]) == 0
     shown = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -375,6 +394,49 @@ def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     assert run_case_cli(["case", "list"]) == 2
     assert not (tmp_path / "vigil-escalation.db").exists()
+    capsys.readouterr()
+    # A log that cannot be opened is named without its password.
+    assert run_case_cli(["case", "list", "--log",
+                         "postgresql://vigil:Pw-9f3c@127.0.0.1:9/none"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://vigil:***@127.0.0.1:9/none" in err and "Pw-9f3c" not in err
+
+
+def test_case_cli_takes_the_principal_from_a_token_and_enforces_four_eyes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        cli_tokens: None) -> None:
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    with closing(open_log(url)) as log:
+        eng, _ = engine(log)
+        case_id = eng.receive(signal("alarm")).case_ids[0]
+    act = ["--log", url]
+    # No token: free text --by no longer names who acts.
+    assert run_case_cli(["case", "respond", case_id, "--by", "Ops C", *act]) == 2
+    assert "VIGIL_API_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("VIGIL_API_TOKEN", "not-a-known-token")
+    assert run_case_cli(["case", "respond", case_id, *act]) == 2
+    assert "not one of VIGIL_API_TOKENS" in capsys.readouterr().err
+    monkeypatch.setenv("VIGIL_API_TOKEN", AUDITOR_TOKEN)
+    assert run_case_cli(["case", "respond", case_id, *act]) == 2
+    assert "auditor role" in capsys.readouterr().err
+    monkeypatch.setenv("VIGIL_API_TOKEN", OPS_TOKEN)
+    assert run_case_cli(["case", "respond", case_id, "--by", "Dr Sign", *act]) == 2
+    assert "not the token's principal" in capsys.readouterr().err
+    assert run_case_cli(["case", "respond", case_id, "--by", "Ops C", *act]) == 0
+    token_file = tmp_path / "lead.token"
+    token_file.write_text(LEAD_TOKEN + "\n")
+    assert run_case_cli(["case", "confirm", case_id, "--token-file", str(token_file),
+                         *act]) == 0
+    capsys.readouterr()
+    # The confirming lead cannot also sign off: refused (exit 1), nothing released.
+    assert run_case_cli(["case", "signoff", case_id, "--token-file", str(token_file),
+                         *act]) == 1
+    assert "four-eyes" in capsys.readouterr().err
+    monkeypatch.setenv("VIGIL_API_TOKEN", SIGNER_TOKEN)
+    assert run_case_cli(["case", "signoff", case_id, *act]) == 0
+    with closing(open_log(url)) as log:
+        actions = [(e.payload["action"], e.payload["by"]) for e in log.entries(kind="action")]
+    assert actions == [("respond", "Ops C"), ("confirm", "Audit Lead"), ("signoff", "Dr Sign")]
 
 
 class WritesFirst:

@@ -69,8 +69,10 @@ def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged(
             channels={"trusts": {"type": "webhook"}, "ops": {"type": "webhook"}},
             provider={"default": [{"channel": "trusts"}]},
             operator=[{"channel": "ops"}])
-        notifiers = {"trusts": WebhookNotifier("trusts", flaky_url, SECRET, timeout=5),
-                     "ops": WebhookNotifier("ops", hung_url, SECRET, timeout=5)}
+        notifiers = {"trusts": WebhookNotifier("trusts", flaky_url, SECRET, timeout=5,
+                                               allow_insecure=True),  # local http receivers
+                     "ops": WebhookNotifier("ops", hung_url, SECRET, timeout=5,
+                                            allow_insecure=True)}
         eng, _ = engine(new_log())
         for code in PROVIDERS:
             eng.receive(signal("alert", entity_id=code))
@@ -134,7 +136,8 @@ def test_retry_after_is_honoured_and_permanent_failures_dead_letter_at_once(
         recipients = RecipientsConfig(
             channels={"a": {"type": "webhook"}, "b": {"type": "webhook"}},
             provider={"default": [{"channel": "a"}]}, operator=[{"channel": "b"}])
-        notifiers = {"a": WebhookNotifier("a", u1, SECRET), "b": WebhookNotifier("b", u2, SECRET)}
+        notifiers = {"a": WebhookNotifier("a", u1, SECRET, allow_insecure=True),
+                     "b": WebhookNotifier("b", u2, SECRET, allow_insecure=True)}
         eng, _ = engine(new_log())
         eng.receive(signal("alert"))
         eng.receive(signal("alarm", entity_type="national", entity_id="ENG"))

@@ -13,8 +13,10 @@ from notifiers.http_api import Principal, make_app
 from tests.support.escalation import NewLog, engine, signal
 
 TOKENS = {"op-token": Principal("Dr A. Operator", "operator"),
+          "op2-token": Principal("Dr C. Second", "operator"),
           "audit-token": Principal("Auditor B", "auditor")}
 OPERATOR = {"Authorization": "Bearer op-token"}
+SECOND_OPERATOR = {"Authorization": "Bearer op2-token"}
 AUDITOR = {"Authorization": "Bearer audit-token"}
 
 
@@ -70,7 +72,11 @@ def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> No
         assert conflict.status == 409
         assert "not awaiting sign-off" in (await conflict.json())["error"]
         assert (await client.post(f"/cases/{case_id}/confirm", headers=OPERATOR)).status == 200
-        assert (await client.post(f"/cases/{case_id}/signoff", headers=OPERATOR)).status == 200
+        # Four eyes: the confirming operator cannot release the CQC letter too.
+        same = await client.post(f"/cases/{case_id}/signoff", headers=OPERATOR)
+        assert same.status == 409 and "four-eyes" in (await same.json())["error"]
+        assert (await client.post(f"/cases/{case_id}/signoff",
+                                  headers=SECOND_OPERATOR)).status == 200
         assert (await client.post("/cases/c-nope/ack", headers=OPERATOR)).status == 404
         assert (await client.get("/cases/c-nope", headers=OPERATOR)).status == 404
         bad = await client.post(f"/cases/{case_id}/note", headers=OPERATOR, data="not json")
@@ -85,10 +91,10 @@ def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> No
     actions = [e.payload for e in eng.log.entries(kind="action")]
     assert [(a["action"], a["by"]) for a in actions] == [
         ("respond", "Dr A. Operator"), ("confirm", "Dr A. Operator"),
-        ("signoff", "Dr A. Operator")]
+        ("signoff", "Dr C. Second")]
     assert actions[0]["details"] == {"kind": "explanation"}
     assert len(woken) == 3
-    assert eng.case(case_id).signoffs[0]["by"] == "Dr A. Operator"
+    assert eng.case(case_id).signoffs[0]["by"] == "Dr C. Second"
 
 
 def test_a_role_string_is_enough_for_a_token(new_log: NewLog) -> None:

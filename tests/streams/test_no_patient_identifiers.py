@@ -38,7 +38,8 @@ def test_nhs_numbers_never_leave_ingest(tmp_path):
     events = write_jsonl(tmp_path / "events.jsonl", lines)
     config = SAMPLE
     out = tmp_path / "out"
-    env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG", "VIGIL_HMAC_KEY": "test-key-0123456789"}
+    env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG",
+           "VIGIL_HMAC_KEY": "test-key-0123456789-4e7a1c9b5d2f8e30"}
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli.main", "replay", str(events), "--config", str(config),
          "--out", str(out)],

@@ -1,16 +1,18 @@
 """Local webhook receivers for the tests: an aiohttp server on 127.0.0.1 that verifies the
-signature, counts calls per Idempotency-Key, fails the first N calls, or hangs."""
+signature (timestamp + body, with the receiver helper), counts calls per Idempotency-Key,
+fails the first N calls, or hangs. They speak plain http, so the notifiers pointed at them
+set ``allow_insecure=True``."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from notifiers.adapters.webhook_signature import SIGNATURE_HEADER, SignatureError, verify
 
 SECRET = b"test-secret"
 
@@ -31,8 +33,9 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         self.calls += 1
         body = await request.read()
-        expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.headers.get("X-Vigil-Signature", ""), expected):
+        try:
+            verify(SECRET, request.headers.get(SIGNATURE_HEADER), body)
+        except SignatureError:
             self.bad_signatures += 1
             return web.Response(status=401)
         if self.hang:

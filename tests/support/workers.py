@@ -15,7 +15,9 @@ from pathlib import Path
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-HMAC_KEY = "integration-test-key-0123"
+HMAC_KEY = "integration-test-key-5b2e9f7c41d8a036e7c9b1f4"
+"""Passes production mode's key checks (32+ bytes, not patterned), so the workers run as
+operators run them."""
 
 
 def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: int = 4,
