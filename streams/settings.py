@@ -67,7 +67,10 @@ class VigilSettings(BaseSettings):
     store: str = "memory://"
     """Table store: ``memory://`` (tests) or ``rocksdb://`` (production)."""
     web_port: int = Field(6066, ge=0, le=65535)
-    """Worker web server: ``/metrics``, ``/healthz`` and ``/readyz``."""
+    """Worker web server: ``/metrics``, ``/healthz``, ``/readyz`` and ``/dashboard/``."""
+    web_header_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds a connection to the web server may take to send a whole request head, and
+    may stay idle between requests, before it is closed (half-sent requests are dropped)."""
     batch_size: int = Field(2000, ge=1)
     """Most events or observations handled as one batch."""
     batch_within: float = Field(0.05, gt=0)
