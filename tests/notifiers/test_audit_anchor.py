@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from notifiers import metrics
 from notifiers.cli import audit as audit_commands
+from notifiers.engine import EscalationEngine
+from notifiers.escalation_service import CheckpointFile, verify_chain_metric
+from notifiers.log.anchor import verify_checkpoint
 from notifiers.log.chain import LogItem, extend_chain
 from notifiers.log.escalation_log import EscalationLog, open_log
+from streams.settings import VigilSettings
+from streams.worker.escalation import audit_checkpoint
 from tests.support.log_backends import Backend
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -113,3 +122,39 @@ def test_a_malformed_head_is_a_usage_error(
         verify(log_backend.url, capsys, "--expect-head", "30:nothex")
     assert exited.value.code == 2
     assert "SEQ:HASH" in capsys.readouterr().err
+
+
+# --- the escalation service publishes its head ------------------------------------------------
+
+
+def test_the_service_publishes_a_signed_head_a_witness_can_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    key = b"witness-key-" + b"k" * 24
+    target = CheckpointFile(tmp_path / "head.json", key)
+    with open_log(url) as log:
+        log.append_many(items(12))
+        engine = EscalationEngine(log, None)
+        with caplog.at_level(logging.INFO, logger="vigil.audit"):
+            assert verify_chain_metric(engine, target) is True
+    record = json.loads(target.path.read_text())
+    assert verify_checkpoint(record, key) and not verify_checkpoint(record, b"x" * 36)
+    assert not verify_checkpoint({**record, "seq": 11}, key)
+    code, report = verify(url, capsys)
+    assert code == 0 and report["head"] == {"seq": record["seq"], "hash": record["hash"]}
+    assert metrics.AUDIT_HEAD_SEQ._value.get() == 12
+    assert f"escalation_log_head seq=12 hash={record['hash']}" in caplog.text
+    # What the witness holds is what --expect-head takes.
+    held = f"{record['seq']}:{record['hash']}"
+    assert verify(url, capsys, "--expect-head", held)[0] == 0
+
+
+def test_a_checkpoint_file_needs_a_signing_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="audit_checkpoint_key"):
+        VigilSettings(audit_checkpoint_file=tmp_path / "head.json")
+    with pytest.raises(ValidationError, match="32 characters"):
+        VigilSettings(audit_checkpoint_file=tmp_path / "head.json", audit_checkpoint_key="short")
+    settings = VigilSettings(audit_checkpoint_file=tmp_path / "head.json",
+                             audit_checkpoint_key="k" * 32)
+    assert audit_checkpoint(settings) == CheckpointFile(tmp_path / "head.json", b"k" * 32)
