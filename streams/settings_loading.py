@@ -1,5 +1,7 @@
 """Reading :class:`~streams.settings.VigilSettings` at a command's start, where a bad
-environment is the user's to fix: it is reported on stderr, not raised."""
+environment is the user's to fix: it is reported on stderr in one line naming the
+variable, never raised as a traceback, and never with the value given (it may be a
+secret)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,30 @@ import sys
 from pydantic import ValidationError
 
 from streams.settings import VigilSettings
+
+ENV_PREFIX = str(VigilSettings.model_config.get("env_prefix", "VIGIL_"))
+
+
+def settings_problem(error: ValidationError) -> str:
+    """One line saying which ``VIGIL_*`` variables are wrong and why, without their values.
+
+    >>> try:
+    ...     VigilSettings(partitions="many", web_port=-1)
+    ... except ValidationError as error:
+    ...     print(settings_problem(error))
+    vigil: invalid setting VIGIL_PARTITIONS: Input should be a valid integer, unable to parse string as an integer; VIGIL_WEB_PORT: Input should be greater than or equal to 0
+    """
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        loc = item["loc"]
+        parts.append(f"{ENV_PREFIX}{str(loc[0]).upper()}: {message}" if loc else message)
+    return "vigil: invalid setting " + "; ".join(parts)
+
+
+def is_settings_error(error: BaseException) -> bool:
+    """Whether ``error`` is the settings model refusing the environment."""
+    return isinstance(error, ValidationError) and error.title == VigilSettings.__name__
 
 
 def load_settings() -> VigilSettings | None:
@@ -19,11 +45,11 @@ def load_settings() -> VigilSettings | None:
     >>> with contextlib.redirect_stderr(err):
     ...     settings = load_settings()
     >>> del os.environ["VIGIL_PARTITIONS"]
-    >>> settings, err.getvalue().startswith("vigil: invalid settings: 1 validation error")
+    >>> settings, err.getvalue().startswith("vigil: invalid setting VIGIL_PARTITIONS: ")
     (None, True)
     """
     try:
         return VigilSettings()
     except ValidationError as error:
-        print(f"vigil: invalid settings: {error}", file=sys.stderr)
+        print(settings_problem(error), file=sys.stderr)
         return None
