@@ -231,11 +231,12 @@ async def run_demo(args: argparse.Namespace) -> int:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli.main", "run", "--config",
                  str(demo_config_path())],
-                env=worker_env(settings, port, log_url, read_token), cwd=out, stdin=subprocess.DEVNULL,
-                stdout=worker_log, stderr=worker_log, start_new_session=True)
+                env=worker_env(settings, port, log_url, read_token), cwd=out,
+                stdin=subprocess.DEVNULL, stdout=worker_log, stderr=worker_log,
+                start_new_session=True)
         print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "
               f"worker pid {worker.pid}", flush=True)
-        print(f"\n  Dashboard: {token_url}\n  (read token {read_token}, for this run only)\n",
+        print(f"\n  Dashboard: {token_url}\n  (read token {read_token}, this run only)\n",
               flush=True)
         print(f"vigil demo: feeding {args.rate:g} events/s; injected outliers "
               f"{json.dumps(outliers)}; Ctrl-C stops", flush=True)

@@ -18,10 +18,12 @@ def settings_problem(error: ValidationError) -> str:
     """One line saying which ``VIGIL_*`` variables are wrong and why, without their values.
 
     >>> try:
-    ...     VigilSettings(partitions="many", web_port=-1)
+    ...     VigilSettings(web_port=-1, batch_size=0)
     ... except ValidationError as error:
-    ...     print(settings_problem(error))
-    vigil: invalid setting VIGIL_PARTITIONS: Input should be a valid integer, unable to parse string as an integer; VIGIL_WEB_PORT: Input should be greater than or equal to 0
+    ...     for part in settings_problem(error).split("; "):
+    ...         print(part)
+    vigil: invalid setting VIGIL_WEB_PORT: Input should be greater than or equal to 0
+    VIGIL_BATCH_SIZE: Input should be greater than or equal to 1
     """
     parts = []
     for item in error.errors(include_url=False, include_input=False):

@@ -5,9 +5,9 @@ is dropped by the server instead of holding a connection open."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
