@@ -20,3 +20,7 @@ AUDIT_CHAIN_OK = Gauge(
     "1 while the escalation log's hash chain verifies, 0 once it does not")
 AUDIT_CHAIN_ENTRIES = Gauge(
     "vigil_audit_chain_entries", "Entries found intact by the latest chain verification")
+AUDIT_HEAD_SEQ = Gauge(
+    "vigil_audit_head_seq",
+    "Seq of the escalation log's head at the latest verification (it only ever grows: a drop "
+    "means entries were removed)")

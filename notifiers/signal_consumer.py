@@ -34,7 +34,7 @@ from typing import Any
 
 from notifiers.delivery import Dispatcher
 from notifiers.engine import EscalationEngine
-from notifiers.escalation_service import run_escalation
+from notifiers.escalation_service import CheckpointFile, run_escalation
 from streams.contract.signal import InvalidSignal, Signal
 
 
@@ -59,6 +59,7 @@ async def consume_signals(
     stop: asyncio.Event | None = None,
     tick_every: float = 60.0,
     poll_every: float = 1.0,
+    checkpoint_file: CheckpointFile | None = None,
 ) -> ConsumerReport:
     """Receive every signal from ``signals`` while timers and delivery run alongside.
 
@@ -72,11 +73,14 @@ async def consume_signals(
         Set it to stop early (e.g. on SIGTERM); it is set on return either way.
     tick_every, poll_every
         Seconds between timer checks at most, and between looks for new notifications.
+    checkpoint_file
+        Where to write the log's signed head at each verification (none by default).
     """
     stop = stop if stop is not None else asyncio.Event()
     report = ConsumerReport()
     service = asyncio.create_task(run_escalation(engine, dispatcher, stop,
-                                                 tick_every=tick_every, poll_every=poll_every))
+                                                 tick_every=tick_every, poll_every=poll_every,
+                                                 checkpoint_file=checkpoint_file))
     try:
         async for signal in _until(signals, stop):
             if isinstance(signal, Signal) and signal.signal_id in engine.book.seen_signals:

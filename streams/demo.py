@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -130,7 +131,9 @@ def demo_recipients(outbox: Path, smtp_port: int) -> Any:
     )
 
 
-def worker_env(settings: Any, port: int, log_url: str) -> dict[str, str]:
+def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[str, str]:
+    """The demo worker's environment; ``read_token`` is its one dashboard token (role
+    ``auditor``: read only)."""
     env = dict(os.environ)
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -146,6 +149,7 @@ def worker_env(settings: Any, port: int, log_url: str) -> dict[str, str]:
         # The synthetic feed runs days of event time per second of wall time, from
         # 2026-01-01: let it run ahead of today instead of being rejected as future-dated.
         "VIGIL_EVENT_TIME_AHEAD_DAYS": "36500",
+        "VIGIL_API_TOKENS": f"{read_token}:auditor:demo viewer",
     })
     return env
 
@@ -176,9 +180,10 @@ async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
         await consumer.stop()
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, token: str) -> bool:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -198,6 +203,10 @@ async def run_demo(args: argparse.Namespace) -> int:
     spec, outliers = spec_from_args(args)
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
     url = f"http://127.0.0.1:{port}/dashboard/"
+    # A fresh read-only token each run: the dashboard's JSON is never open, not even in
+    # the demo. It travels in the URL fragment, which the browser never sends.
+    read_token = secrets.token_urlsafe(24)
+    token_url = f"{url}#token={read_token}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -224,11 +233,13 @@ async def run_demo(args: argparse.Namespace) -> int:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli.main", "run", "--config",
                  str(demo_config_path())],
-                env=worker_env(settings, port, log_url), cwd=out, stdin=subprocess.DEVNULL,
-                stdout=worker_log, stderr=worker_log, start_new_session=True)
+                env=worker_env(settings, port, log_url, read_token), cwd=out,
+                stdin=subprocess.DEVNULL, stdout=worker_log, stderr=worker_log,
+                start_new_session=True)
         print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "
               f"worker pid {worker.pid}", flush=True)
-        print(f"\n  Dashboard: {url}\n", flush=True)
+        print(f"\n  Dashboard: {token_url}\n  (read token {read_token}, this run only)\n",
+              flush=True)
         print(f"vigil demo: feeding {args.rate:g} events/s; injected outliers "
               f"{json.dumps(outliers)}; Ctrl-C stops", flush=True)
 
@@ -246,7 +257,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                       f"see {out / 'worker.log'}", file=sys.stderr, flush=True)
                 code = 1
                 break
-            if not ready and await asyncio.to_thread(_answers, url):
+            if not ready and await asyncio.to_thread(_answers, url + "api/summary", read_token):
                 ready = True
                 print(f"vigil demo: dashboard ready at {url}", flush=True)
             if args.seconds is not None and time.monotonic() - started >= args.seconds:

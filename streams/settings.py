@@ -89,7 +89,10 @@ class VigilSettings(BaseSettings):
     store: str = "memory://"
     """Table store: ``memory://`` (tests) or ``rocksdb://`` (production)."""
     web_port: int = Field(6066, ge=0, le=65535)
-    """Worker web server: ``/metrics``, ``/healthz`` and ``/readyz``."""
+    """Worker web server: ``/metrics``, ``/healthz``, ``/readyz`` and ``/dashboard/``."""
+    web_header_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds a connection to the web server may take to send a whole request head, and
+    may stay idle between requests, before it is closed (half-sent requests are dropped)."""
     batch_size: int = Field(2000, ge=1)
     """Most events or observations handled as one batch."""
     batch_within: float = Field(0.05, gt=0)
@@ -117,6 +120,13 @@ class VigilSettings(BaseSettings):
     api_tokens: SecretStr | None = None
     """``token:role:name,...`` (role ``operator`` or ``auditor``): mounts the case API under
     ``/api/`` on the web port. Unset: no API."""
+    audit_checkpoint_file: Path | None = None
+    """File the escalation side rewrites at each log verification with the log's head
+    (``seq``, ``hash``) signed with ``audit_checkpoint_key``, for a witness outside the
+    database to keep (``vigil audit verify --expect-head``). Unset: no file."""
+    audit_checkpoint_key: SecretStr | None = None
+    """HMAC-SHA256 key of the checkpoint file (at least 32 characters); the witness checks
+    it with the same key."""
 
     @classmethod
     def settings_customise_sources(
@@ -157,6 +167,11 @@ class VigilSettings(BaseSettings):
             raise ValueError("sasl_mechanism needs sasl_username and sasl_password")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together (client certificate)")
+        if self.audit_checkpoint_file is not None and (
+                self.audit_checkpoint_key is None
+                or len(self.audit_checkpoint_key.get_secret_value()) < 32):
+            raise ValueError("audit_checkpoint_file needs audit_checkpoint_key of at least "
+                             "32 characters (an unsigned checkpoint proves nothing)")
         for path in (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")

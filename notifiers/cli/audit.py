@@ -1,8 +1,12 @@
 """``vigil audit …``: verify, read and export the escalation log.
 
-* ``vigil audit verify [--log URL]`` — walk the chain; exit 0 and print
-  ``{"ok": true, "entries": N}``, or exit 1 and print
-  ``{"ok": false, "first_bad_seq": 17, "reason": "..."}``.
+* ``vigil audit verify [--log URL] [--expect-head SEQ:HASH]`` — walk the chain; exit 0 and
+  print ``{"ok": true, "entries": N, "head": {"seq": N, "hash": "..."}}``, or exit 1 and
+  print ``{"ok": false, "first_bad_seq": 17, "reason": "...", "head": {...}}``. Keep the
+  head somewhere the database's writers cannot reach; ``--expect-head`` then fails (exit 1,
+  ``"anchor": "..."`` naming the problem) when the log no longer holds entry SEQ with that
+  hash: a truncated tail, or a tail rewritten (or forged and appended) with recomputed
+  hashes, which the chain alone cannot show (:mod:`notifiers.log.anchor`).
 * ``vigil audit show [--case ID | --entity ID] [--kind KIND] [--log URL]`` — one line per entry.
 * ``vigil audit export --format jsonl|csv [--log URL] [--out FILE]`` — every field of every
   entry, hashes included, so the chain can be checked again away from the database
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from notifiers.cli.log_options import add_log_option, open_existing
+from notifiers.log.anchor import Head, anchor_problem, head_of
 from notifiers.log.chain import canonical_json, rfc3339
 from notifiers.log.escalation_log import EscalationLog, LogEntry
 from streams.console import EXIT_FAILED, EXIT_USAGE
@@ -36,6 +41,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
     verify = commands.add_parser("verify", help="check the hash chain end to end")
+    verify.add_argument("--expect-head", type=_head, metavar="SEQ:HASH",
+                        help="fail unless the log still holds entry SEQ with hash HASH "
+                             "(a head printed by an earlier verify or checkpoint)")
     add_log_option(verify)
     verify.set_defaults(func=verify_command)
 
@@ -62,17 +70,36 @@ def _open(args: argparse.Namespace) -> EscalationLog | None:
     return log
 
 
+def _head(text: str) -> Head:
+    try:
+        return Head.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def verify_command(args: argparse.Namespace) -> int:
-    """``vigil audit verify``: 0 when the chain is intact, 1 when not, 2 when unreadable."""
+    """``vigil audit verify``: 0 when the chain is intact (and holds ``--expect-head``),
+    1 when not, 2 when unreadable."""
     log = _open(args)
     if log is None:
         return EXIT_USAGE
+    expected: Head | None = getattr(args, "expect_head", None)
     try:
         result = log.verify()
+        anchored = None
+        if expected is not None and expected.seq > 0:
+            anchored = next(log.entries(since_seq=expected.seq - 1), None)
+            if anchored is not None and anchored.seq != expected.seq:
+                anchored = None
     finally:
         log.close()
-    print(json.dumps(result.to_dict(), ensure_ascii=False))
-    return 0 if result.ok else EXIT_FAILED
+    report = {**result.to_dict(), "head": head_of(result).to_dict()}
+    problem = None if expected is None else anchor_problem(result, anchored, expected)
+    if problem is not None:
+        report.update(ok=False, expected_head=expected.to_dict() if expected else None,
+                      anchor=problem)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0 if result.ok and problem is None else EXIT_FAILED
 
 
 def show_command(args: argparse.Namespace) -> int:

@@ -106,9 +106,12 @@ class SqliteEscalationLog(EscalationLog):
         self.path = path
         self._lock = threading.Lock()
         # isolation_level=None: transactions are begun explicitly, so BEGIN IMMEDIATE is ours.
-        self._conn = sqlite3.connect(
-            path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.OperationalError as error:
+            raise OSError(_unopenable(path, error)) from None
         try:
             if create:
                 if not in_memory:
@@ -196,3 +199,18 @@ def _row(entry: LogEntry) -> tuple[Any, ...]:
         entry.prev_hash,
         entry.hash,
     )
+
+
+def _unopenable(path: str, error: Exception) -> str:
+    """Why SQLite cannot open ``path``, naming the absolute place a relative path meant.
+
+    >>> why = _unopenable("no-such-folder/log.db", Exception("unable to open database file"))
+    >>> why.startswith("cannot open SQLite escalation log no-such-folder/log.db (/")
+    True
+    >>> why.endswith("/no-such-folder does not exist")
+    True
+    """
+    where = Path(path).resolve()
+    reason = (f"folder {where.parent} does not exist" if not where.parent.is_dir()
+              else str(error))
+    return f"cannot open SQLite escalation log {path} ({where}): {reason}"

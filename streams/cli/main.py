@@ -8,11 +8,16 @@ the module of the command being run is imported (some import scipy, river or fau
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+from pydantic import ValidationError
+
+from streams.console import EXIT_FAILED, usage_error
 from streams.settings import VigilSettings
+from streams.settings_loading import is_settings_error, settings_problem
 from streams.telemetry import configure_logging
 
 COMMANDS: dict[str, str | tuple[str, ...]] = {
@@ -58,13 +63,31 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names; its exit status.
+
+    Two failures are handled here, once for every command: a ``VIGIL_*`` value the
+    settings refuse (exit 2 with one line naming it, :func:`settings_problem`), and the
+    reader of standard output going away (``vigil … | head``): the rest of the output is
+    dropped and the command exits 1 quietly, as the Python documentation's note on SIGPIPE
+    advises.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if argv and argv[0] == "--log-level" and len(argv) > 2:
         command = argv[2]
     args = build_parser(command).parse_args(argv)
-    configure_logging(args.log_level or VigilSettings().log_level)
-    return int(args.func(args))
+    try:
+        configure_logging(args.log_level or VigilSettings().log_level)
+        return int(args.func(args))
+    except ValidationError as error:
+        if not is_settings_error(error):
+            raise
+        return usage_error(settings_problem(error))
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

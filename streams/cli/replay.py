@@ -65,6 +65,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     pseudonymiser = settings.pseudonymiser() or Pseudonymiser.ephemeral()
     pipeline = Pipeline(config)
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return usage_error(f"vigil replay: --out {out} is a file; it names the output folder")
+    except OSError as error:
+        return usage_error(f"vigil replay: cannot create --out folder {out}: {error.strerror}")
+    if args.escalate is not None and args.log is not None:
+        from notifiers.log.escalation_log import open_log
+
+        try:  # a log that cannot be opened is refused before any work is done
+            open_log(args.log).close()
+        except Exception as error:  # the boundary: any failure to open is the user's to fix
+            return usage_error(f"vigil replay: --log {args.log}: {error}")
     if str(events) == "-":
         summary = replay(_lines(sys.stdin.buffer, None), pipeline, out, pseudonymiser)
     else:

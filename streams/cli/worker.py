@@ -174,7 +174,13 @@ def cmd_produce(args: argparse.Namespace) -> int:
         return usage_error(f"vigil produce: cannot read {args.events}")
     if args.rate is not None and args.rate <= 0:
         return usage_error("vigil produce: --rate must be positive")
-    sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty(),
-                               rate=args.rate))
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        sent = asyncio.run(produce(settings, args.events, progress=sys.stderr.isatty(),
+                                   rate=args.rate))
+    except KafkaConnectionError:
+        return usage_error(f"vigil produce: cannot reach Kafka at {settings.bootstrap_servers} "
+                           "(VIGIL_BOOTSTRAP_SERVERS): is the broker running?")
     print(json.dumps({"topic": settings.events_topic, "messages": sent}))
     return 0

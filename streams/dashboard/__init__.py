@@ -47,12 +47,26 @@ class RecordingEntityStage:
         self.history.record_many(touched, (signal for _, _, signal, _ in result.signals))
 
 
+def limit_header_time(app: Any, seconds: float) -> None:
+    """Have faust ``app``'s web server (aiohttp) close a connection that has not sent a
+    whole request head within ``seconds``, or idles that long between requests.
+
+    aiohttp arms its keep-alive timer when a connection opens and closes the connection
+    if, when it fires, the handler is still waiting for a request: that is a header-read
+    timeout. Its default is 75 s; faust's driver builds its ``AppRunner`` without a way to
+    set it, so it is set on the runner before the server starts (its ``Server`` takes the
+    runner's keyword arguments at ``setup()``)."""
+    runner = app.web._runner
+    runner._kwargs["keepalive_timeout"] = seconds
+
+
 def install_dashboard(worker: Any, history: ChartHistory | None = None) -> ChartHistory:
     """Give ``worker`` a chart history fed by its entity stage, and the dashboard's pages
     on its web server. Returns the history (also ``worker.chart_history``)."""
     from streams.dashboard.web import DashboardSource, register
 
     history = history or ChartHistory()
+    limit_header_time(worker.app, worker.settings.web_header_timeout)
     worker.chart_history = history
     worker.entity_stage = RecordingEntityStage(worker.entity_stage, history)
     register(worker.app, DashboardSource(worker, history))

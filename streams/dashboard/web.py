@@ -13,7 +13,12 @@ book rebuilt from the log, never written: the worker's own engine when it runs o
 the log at ``escalation_log`` / ``$VIGIL_ESCALATION_LOG`` opened with ``create=False``);
 charts from the :class:`~streams.dashboard.chart_history.ChartHistory` fed by this worker's
 entity stage; funnels from this worker's ``monitors`` table. A worker therefore charts the
-entities whose partitions it owns. There are no mutating routes: people act on cases with
+entities whose partitions it owns.
+
+Access (:mod:`streams.dashboard.access`): every ``/dashboard/api/`` route needs a bearer
+token of ``VIGIL_API_TOKENS`` (either role), else 401; the page, script and style load
+without one. Every response carries :data:`~streams.dashboard.access.SECURITY_HEADERS`.
+There are no mutating routes: people act on cases with
 a bearer token through the escalation HTTP API (:mod:`notifiers.http_api`) or the
 ``vigil case`` CLI.
 """
@@ -25,6 +30,7 @@ import time
 from importlib import resources
 from typing import Any
 
+from streams.dashboard.access import SECURITY_HEADERS, reader
 from streams.dashboard.chart_history import ChartHistory
 from streams.dashboard.data import (
     FILTERS,
@@ -158,6 +164,19 @@ class DashboardSource:
 
 def register(app: Any, source: DashboardSource) -> None:
     """Add the dashboard's pages to faust ``app`` (before it starts)."""
+    principals = source.worker.settings.api_principals()
+
+    def guarded(handler: Any) -> Any:
+        """``handler`` answering only a reader's bearer token (401 otherwise)."""
+
+        async def answer(view: Any, request: Any, **match: Any) -> Any:
+            if reader(request.headers.get("Authorization"), principals) is None:
+                return view.json({"error": "a bearer token with the read role is required"},
+                                 status=401, headers={"WWW-Authenticate": "Bearer"})
+            return await handler(view, request, **match)
+
+        answer.__name__ = handler.__name__
+        return answer
 
     async def index(view: Any, request: Any) -> Any:
         return _static(view, "index.html")
@@ -209,16 +228,29 @@ def register(app: Any, source: DashboardSource) -> None:
         return view.json(found)
 
     async def redirect(view: Any, request: Any) -> Any:
-        return view.html('<meta http-equiv="refresh" content="0; url=/dashboard/">'
-                         '<a href="/dashboard/">dashboard</a>')
+        return view.html('<a href="/dashboard/">dashboard</a>', status=302,
+                         headers={"Location": "/dashboard/"})
 
     for path, handler in (("/dashboard", redirect), ("/dashboard/", index),
                           ("/dashboard/app.js", script), ("/dashboard/app.css", style),
-                          ("/dashboard/api/summary", summary), ("/dashboard/api/chart", chart),
-                          ("/dashboard/api/funnel", funnel),
-                          ("/dashboard/api/cases/{case_id}", case)):
+                          ("/dashboard/api/summary", guarded(summary)),
+                          ("/dashboard/api/chart", guarded(chart)),
+                          ("/dashboard/api/funnel", guarded(funnel)),
+                          ("/dashboard/api/cases/{case_id}", guarded(case))):
         handler.__name__ = "dashboard_" + handler.__name__
-        app.page(path, name=f"dashboard{path}")(handler)
+        app.page(path, name=f"dashboard{path}")(with_security_headers(handler))
+
+
+def with_security_headers(handler: Any) -> Any:
+    """``handler`` with :data:`SECURITY_HEADERS` added to whatever it answers."""
+
+    async def answer(view: Any, request: Any, **match: Any) -> Any:
+        response = await handler(view, request, **match)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    answer.__name__ = handler.__name__
+    return answer
 
 
 def _static(view: Any, name: str) -> Any:

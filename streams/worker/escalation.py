@@ -35,6 +35,7 @@ import structlog
 from notifiers.adapters.channels import build_notifiers
 from notifiers.delivery import Dispatcher
 from notifiers.escalation import build_escalation
+from notifiers.escalation_service import CheckpointFile
 from notifiers.http_api import Principal, make_app
 from notifiers.log.escalation_log import open_log
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
@@ -164,8 +165,9 @@ class EscalationSide:
     async def _run_once(self) -> None:
         self.stop = asyncio.Event()
         consumer = await self._consumer()
-        task = asyncio.ensure_future(consume_signals(self._signals(consumer), self.engine,
-                                                     self.dispatcher, stop=self.stop))
+        task = asyncio.ensure_future(consume_signals(
+            self._signals(consumer), self.engine, self.dispatcher, stop=self.stop,
+            checkpoint_file=audit_checkpoint(self.settings)))
         try:
             self.report = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -213,3 +215,11 @@ class EscalationSide:
                     await consumer.commit()
                 except Exception as error:  # a rebalance: the next owner redelivers
                     log.warning("signals_commit_failed", error=repr(error))
+
+
+def audit_checkpoint(settings: VigilSettings) -> CheckpointFile | None:
+    """Where the escalation side writes its signed log head, if configured."""
+    if settings.audit_checkpoint_file is None or settings.audit_checkpoint_key is None:
+        return None
+    return CheckpointFile(settings.audit_checkpoint_file,
+                          settings.audit_checkpoint_key.get_secret_value().encode())

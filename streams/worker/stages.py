@@ -292,11 +292,10 @@ class EpisodeStage:
             outgoing.setdefault(partition, []).append(message)
 
     def _quarantine(self, record: Record, error: Exception, result: EpisodeBatch) -> None:
-        try:
-            event_id, raw = _event_id(record.value), self.pseudonymiser.redact_line(
-                record.value).rstrip("\n")
-        except Exception:  # the line that broke the stage may break these too
-            event_id, raw = None, ""
+        # The line that broke the stage is still untrusted: its id and raw text come from
+        # the total, bounded, redacting rejection builder.
+        bounded = rejection_record(record.value, error, self.pseudonymiser)
+        event_id, raw = bounded.get("event_id"), str(bounded.get("raw", ""))
         letter = quarantine.quarantine_letter("episodes", error, event_id=event_id,
                                               source=[record.partition, record.offset],
                                               raw=raw)

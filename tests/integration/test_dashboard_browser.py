@@ -27,9 +27,11 @@ OUTPUT = ROOT / "test-output"
 pytestmark = pytest.mark.integration
 
 
-def _cases(url: str) -> list[dict]:
+def _cases(url: str, token: str) -> list[dict]:
+    request = urllib.request.Request(url + "api/summary",
+                                     headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url + "api/summary", timeout=3) as response:
+        with urllib.request.urlopen(request, timeout=3) as response:
             return list(json.load(response)["cases"])
     except OSError:
         return []
@@ -43,16 +45,20 @@ def test_dashboard_in_headless_chromium(chromium: Any, tmp_path: Path) -> None:
                         str(tmp_path / "demo")], cwd=ROOT, log=tmp_path / "demo.out", env=env)
     try:
         url = demo.dashboard_url(timeout=30)
+        token = demo.dashboard_token(timeout=30)
         demo.wait_for(ALARM, timeout=90)
         demo.wait_answering(url, timeout=60)
         deadline = time.monotonic() + 30
-        while not _cases(url) and time.monotonic() < deadline:
+        while not _cases(url, token) and time.monotonic() < deadline:
             time.sleep(0.5)  # poll interval
-        assert _cases(url), "the escalation log has no case yet"
+        assert _cases(url, token), "the escalation log has no case yet"
 
         page = chromium.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)
+        # The token as the demo prints it: in the fragment, which the page keeps in
+        # sessionStorage and removes from the address bar.
+        page.goto(f"{url}#token={token}")
         page.wait_for_selector("#cases tbody tr[data-case-id]", timeout=20_000)
+        assert "token" not in page.url  # out of the address bar and history
         # a CUSUM chart with a drawn line of several points
         path = page.wait_for_selector("svg.chart.cusum path.series", timeout=20_000)
         assert int(path.get_attribute("data-points") or 0) >= 2

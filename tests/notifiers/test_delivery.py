@@ -270,7 +270,8 @@ def test_a_hung_address_holds_only_its_own_queue(new_log: NewLog) -> None:
             channels={"trusts": {"type": "webhook"}},
             provider={"default": [{"channel": "trusts", "address": hung_url}],
                       "by_ods": {"RXF": [{"channel": "trusts", "address": good_url}]}})
-        notifiers = {"trusts": WebhookNotifier("trusts", hung_url, SECRET, timeout=600)}
+        notifiers = {"trusts": WebhookNotifier("trusts", hung_url, SECRET, timeout=600,
+                                                allow_insecure=True)}
         eng, _ = engine(new_log())
         for code in ("RAJ", "RGT", "RM1", "R0A", "RXF"):  # the hung address's requests first
             eng.receive(signal("alert", entity_id=code))

@@ -402,7 +402,9 @@ def test_cli_verify_reports_an_intact_log(
 ) -> None:
     fill(log, 4)
     code, out = run_cli(["audit", "verify", "--log", log_backend.url], capsys)
-    assert (code, json.loads(out.splitlines()[-1])) == (0, {"ok": True, "entries": 4})
+    head = {"seq": 4, "hash": list(log.entries())[-1].hash}
+    assert (code, json.loads(out.splitlines()[-1])) == (0, {"ok": True, "entries": 4,
+                                                            "head": head})
 
 
 def test_cli_verify_names_the_first_bad_entry(

@@ -78,8 +78,10 @@ def test_the_sample_escalates_into_a_verified_log_and_an_outbox(
         capture_output=True, text=True, cwd=REPO, timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert verified.returncode == 0, verified.stderr
-    assert json.loads(verified.stdout.splitlines()[-1]) == {
+    report = json.loads(verified.stdout.splitlines()[-1])
+    assert {k: report[k] for k in ("ok", "entries")} == {
         "ok": True, "entries": summary["log_entries"]}
+    assert report["head"]["seq"] == summary["log_entries"]
 
     log = entries(replayed.url)
     kinds = {e.kind for e in log}

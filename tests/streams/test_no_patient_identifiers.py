@@ -90,7 +90,8 @@ def test_nhs_numbers_in_identifiers_never_reach_outputs(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG_EXAMPLE)
     out = tmp_path / "out"
-    env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG", "VIGIL_HMAC_KEY": "test-key-0123456789"}
+    env = {**os.environ, "VIGIL_LOG_LEVEL": "DEBUG",
+           "VIGIL_HMAC_KEY": "test-key-0123456789-4e7a1c9b5d2f8e30"}
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli.main", "replay", str(events), "--config", str(config),
          "--out", str(out), "--escalate", str(default_rules_path())],

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-URL = re.compile(r"Dashboard: (http://\S+/dashboard/)")
+URL = re.compile(r"Dashboard: (http://\S+/dashboard/)#token=(\S+)")
 ALARM = re.compile(r"^\d\d:\d\d:\d\d ALARM ")
 
 
@@ -68,6 +68,10 @@ class DemoProcess:
 
     def dashboard_url(self, timeout: float) -> str:
         return self.wait_for(URL, timeout).group(1)
+
+    def dashboard_token(self, timeout: float) -> str:
+        """The read token the demo printed with its dashboard URL."""
+        return self.wait_for(URL, timeout).group(2)
 
     def wait_answering(self, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

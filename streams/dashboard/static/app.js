@@ -13,11 +13,37 @@ function el(tag, attrs, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 }
+// The read token: given once in the URL fragment (/dashboard/#token=…, never sent to the
+// server nor in a referrer), or typed in when asked, then kept for this tab only.
+const TOKEN_KEY = "vigil.dashboard.token";
+function readToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) {
+    sessionStorage.setItem(TOKEN_KEY, given);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+function askToken() {
+  const typed = window.prompt("Dashboard read token (a VIGIL_API_TOKENS token)");
+  if (typed) sessionStorage.setItem(TOKEN_KEY, typed.trim());
+}
+let asked = false;
 async function getJSON(url) {
-  const r = await fetch(url, { cache: "no-store" });
+  const token = readToken();
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  const r = await fetch(url, { cache: "no-store", headers });
+  if (r.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (!asked) { asked = true; askToken(); }
+  }
   if (!r.ok) throw new Error(url + " " + r.status);
   return r.json();
 }
+document.addEventListener("DOMContentLoaded", () => {
+  const filters = document.getElementById("filters");
+  if (filters) filters.addEventListener("submit", (event) => event.preventDefault());
+});
 const fmt = (v, d = 2) => (v === null || v === undefined) ? "—" :
   (Math.abs(v) >= 100 ? v.toFixed(0) : Number(v).toFixed(d));
 const when = (t) => t ? t.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, "") : "—";
