@@ -15,7 +15,7 @@ from importlib import import_module
 
 from pydantic import ValidationError
 
-from streams.console import EXIT_FAILED, usage_error
+from streams.console import usage_error
 from streams.settings import VigilSettings
 from streams.settings_loading import is_settings_error, settings_problem
 from streams.telemetry import configure_logging
@@ -84,10 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return usage_error(settings_problem(error))
     except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        # The reader went away (``| head``): point stdout at /dev/null so the interpreter's
+        # final flush cannot fail again, and say so in one line, as for any usage problem.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+        return usage_error("vigil: output closed before the command finished (broken pipe)")
 
 
 if __name__ == "__main__":

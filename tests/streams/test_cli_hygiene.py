@@ -86,7 +86,7 @@ def test_a_bad_setting_stops_every_command_in_one_line(command: str, tmp_path: P
         "to parse string as an integer"]), done.stderr
 
 
-def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+def test_a_closed_pipe_ends_the_command_with_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
     with open_log(url) as log:  # far more than a pipe buffer of export
@@ -103,4 +103,5 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     code = process.wait(timeout=120)
     stderr = process.stderr.read().decode()
     process.stderr.close()
-    assert (code, stderr) == (1, "")
+    assert (code, stderr) == (
+        2, "vigil: output closed before the command finished (broken pipe)\n")
