@@ -82,28 +82,33 @@ async def consume_signals(
                                                  tick_every=tick_every, poll_every=poll_every,
                                                  checkpoint_file=checkpoint_file))
     try:
-        async for signal in _until(signals, stop):
+        async for signal in _until(signals, stop, service):
             if isinstance(signal, Signal) and signal.signal_id in engine.book.seen_signals:
                 report.dropped += 1
                 continue
             report.outcomes[engine.receive(signal).status] += 1
-        if not stop.is_set():  # the source ended: deliver what it asked for before returning
+        if not stop.is_set() and not service.done():
+            # The source ended: deliver what it asked for before returning.
             engine.tick()
             await dispatcher.dispatch_pending()
     finally:
         stop.set()
+        # A timer or delivery that failed (the log refusing a write) ends the loop above and
+        # is raised here, so the caller's retry covers it as it covers a failed receive.
         await service
     return report
 
 
-async def _until(signals: AsyncIterator[Signal | InvalidSignal],
-                 stop: asyncio.Event) -> AsyncIterator[Signal | InvalidSignal]:
-    """``signals`` until it ends or ``stop`` is set (even while waiting for the next one)."""
+async def _until(signals: AsyncIterator[Signal | InvalidSignal], stop: asyncio.Event,
+                 service: asyncio.Task[Any]) -> AsyncIterator[Signal | InvalidSignal]:
+    """``signals`` until it ends, ``stop`` is set or ``service`` ends (even while waiting for
+    the next one)."""
     stopping = asyncio.create_task(stop.wait())
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not service.done():
             following = asyncio.ensure_future(anext(signals))
-            await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({following, stopping, service},
+                               return_when=asyncio.FIRST_COMPLETED)
             if not following.done():
                 following.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from notifiers.adapters.channels import build_notifiers
 from notifiers.clock import SystemClock
 from notifiers.delivery import Dispatcher, RetryPolicy
@@ -78,3 +80,29 @@ def test_a_malformed_topic_value_is_rejected_and_logged_not_a_crash(new_log: New
     assert [p["signal_id"] for p in rejected] == [None, "s9"]
     assert all(p["reason"] for p in rejected)
     assert eng.log.verify().ok
+
+
+def test_a_failing_timer_or_delivery_ends_the_consumer_with_its_error(
+        new_log: NewLog, tmp_path: Path, monkeypatch: Any) -> None:
+    """Timers and deliveries whose log write fails must reach the caller's retry (the
+    worker's escalation side backs off and restarts), not die unseen while signals keep
+    being read. Before, the consumer waited on a quiet topic for ever."""
+    eng, _ = engine(new_log())
+    recipients = embedded_recipients(tmp_path)
+    dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)
+
+    class LogRefused(Exception):
+        pass
+
+    async def failing_service(*args: Any, **kwargs: Any) -> None:
+        raise LogRefused("permission denied for table log_entries")
+
+    monkeypatch.setattr("notifiers.signal_consumer.run_escalation", failing_service)
+
+    async def scenario() -> None:
+        await asyncio.wait_for(consume_signals(
+            topic([signal("alarm")], then_wait=True), eng, dispatcher, poll_every=0.01),
+            timeout=60)
+
+    with pytest.raises(LogRefused):
+        asyncio.run(scenario())
