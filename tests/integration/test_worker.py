@@ -24,6 +24,7 @@ from tests.support.worker_vs_replay import (
     CONFIG,
     produce,
     replay_results,
+    run_through,
     synthetic_file,
     worker_results,
 )
@@ -143,12 +144,7 @@ def test_bad_input_goes_to_dead_letters(broker: EmbeddedBroker, tmp_path: Path) 
     expected = [json.loads(x) for x in (tmp_path / "replay" / "rejected.jsonl").read_text()
                 .splitlines()]
     env = worker_env(broker, partitions=2)
-    produce(env, events)
-    worker = WorkerProcess(env, CONFIG, tmp_path / "worker.log")
-    try:
-        wait_done(broker, env)
-    finally:
-        assert worker.terminate() == 0
+    run_through(broker, env, events, tmp_path / "worker.log")
     dead = [value for _, value in read_topic(broker.bootstrap_servers,
                                              env["VIGIL_DEAD_LETTER_TOPIC"])]
     assert Counter(d["reason_code"] for d in dead) == summary.rejected

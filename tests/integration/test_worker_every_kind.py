@@ -15,9 +15,8 @@ import pytest
 from streams.kafka.embedded_broker import EmbeddedBroker
 from streams.pipeline.registry.monitors import MONITORS
 from tests.support.every_kind import write_every_kind
-from tests.support.topics import wait_done
-from tests.support.worker_vs_replay import produce, replay_results, worker_results
-from tests.support.workers import WorkerProcess, worker_env
+from tests.support.worker_vs_replay import replay_results, run_through, worker_results
+from tests.support.workers import worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +26,7 @@ def test_worker_runs_every_kind_as_replay_does(broker: EmbeddedBroker, tmp_path:
     expected_signals, expected_monitors, _ = replay_results(events, tmp_path / "replay", config)
     assert set(MONITORS) <= {s["monitor_kind"] for s in expected_signals.values()}
     env = worker_env(broker, partitions=1)
-    produce(env, events)
-    worker = WorkerProcess(env, config, tmp_path / "worker.log")
-    try:
-        wait_done(broker, env)
-    finally:
-        assert worker.terminate() == 0
+    run_through(broker, env, events, tmp_path / "worker.log", config)
     signals, monitors, _ = worker_results(broker, env, config)
     assert signals == expected_signals
     assert monitors == expected_monitors

@@ -21,15 +21,14 @@ import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support.events import outcome, procedure
-from tests.support.topics import read_topic, wait_done
+from tests.support.topics import read_topic
 from tests.support.worker_vs_replay import (
-    CONFIG,
-    produce,
     replay_results,
+    run_through,
     synthetic_file,
     worker_results,
 )
-from tests.support.workers import WorkerProcess, worker_env
+from tests.support.workers import worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -104,13 +103,7 @@ def test_every_poison_kind_is_dead_lettered_and_monitoring_goes_on(
     assert summary.rejected == Counter(code for _, code in bad)
 
     env = worker_env(broker)
-    produce(env, events)
-    worker = WorkerProcess(env, CONFIG, tmp_path / "worker.log")
-    try:
-        wait_done(broker, env)
-        assert worker.process.poll() is None, "the worker exited"
-    finally:
-        assert worker.terminate() == 0
+    run_through(broker, env, events, tmp_path / "worker.log")
     signals, monitors, _ = worker_results(broker, env)
     assert signals == clean_signals
     assert monitors == clean_monitors

@@ -19,15 +19,14 @@ from pathlib import Path
 import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker
-from tests.support.topics import read_topic, wait_done
+from tests.support.topics import read_topic
 from tests.support.worker_vs_replay import (
-    CONFIG,
-    produce,
     replay_results,
+    run_through,
     synthetic_file,
     worker_results,
 )
-from tests.support.workers import ROOT, WorkerProcess, worker_env
+from tests.support.workers import ROOT, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("plain_logging")]
 
@@ -70,14 +69,8 @@ def test_poison_record_is_quarantined_and_the_worker_goes_on(
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(INJECT.format(stage1=stage1, stage2=stage2))
     env = worker_env(broker, partitions=2)
-    produce(env, events)
-    worker = WorkerProcess(dict(env, PYTHONPATH=os.pathsep.join([str(inject), str(ROOT)])),
-                           CONFIG, tmp_path / "worker.log")
-    try:
-        wait_done(broker, env)
-        assert worker.process.poll() is None, "the worker exited"
-    finally:
-        assert worker.terminate() == 0
+    run_through(broker, env, events, tmp_path / "worker.log",
+                worker_env=dict(env, PYTHONPATH=os.pathsep.join([str(inject), str(ROOT)])))
     signals, monitors, _ = worker_results(broker, env)
     assert expected_signals and signals == expected_signals
     assert monitors == expected_monitors

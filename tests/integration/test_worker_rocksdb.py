@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.kafka.embedded_broker import EmbeddedBroker
-from tests.support.topics import wait_done
 from tests.support.worker_vs_replay import (
     CONFIG,
-    produce,
     replay_results,
     synthetic_file,
     worker_results,
@@ -20,6 +18,8 @@ from tests.support.worker_vs_replay import (
 from tests.support.workers import WorkerProcess, worker_env
 
 pytest.importorskip("rocksdict", reason="the rocksdb extra is not installed")
+from tests.support.worker_vs_replay import run_through
+
 pytestmark = pytest.mark.integration
 
 
@@ -29,12 +29,7 @@ def test_rocksdb_store_equals_replay_and_reopens(broker: EmbeddedBroker, tmp_pat
     events = synthetic_file(tmp_path / "events.jsonl", 1200, seed=8)
     expected_signals, expected_monitors, _ = replay_results(events, tmp_path / "replay")
     env = worker_env(broker, partitions=2, VIGIL_STORE="rocksdb://")
-    produce(env, events)
-    worker = WorkerProcess(env, CONFIG, tmp_path / "worker.log")
-    try:
-        wait_done(broker, env)
-    finally:
-        assert worker.terminate() == 0
+    run_through(broker, env, events, tmp_path / "worker.log")
     tables = tmp_path / f"{env['VIGIL_APP_ID']}-data" / "v1" / "tables"
     assert sorted(tables.glob("monitors-*.db")) and sorted(tables.glob("episodes-*.db"))
 

@@ -19,8 +19,8 @@ from streams.pipeline.core import Pipeline
 from streams.pipeline.replay import replay
 from streams.synthetic import SyntheticRegistry, synthetic_events
 from streams.worker.stages import monitor_state
-from tests.support.topics import last_values, read_topic
-from tests.support.workers import HMAC_KEY, vigil
+from tests.support.topics import last_values, read_topic, wait_done
+from tests.support.workers import HMAC_KEY, WorkerProcess, vigil
 
 CONFIG = sample_paths()[1]
 """The bundled sample config (``streams/samples/ncap.yaml``) both sides run."""
@@ -71,3 +71,17 @@ def produce(env: dict[str, str], events: Path) -> None:
     """``vigil produce`` the whole file to the events topic of ``env``."""
     result = vigil("produce", str(events), env=env)
     assert result.returncode == 0, result.stderr
+
+
+def run_through(broker: EmbeddedBroker, env: dict[str, str], events: Path, log: Path,
+                config: Path = CONFIG, worker_env: dict[str, str] | None = None) -> None:
+    """Produce ``events``, run one worker on ``config`` (with ``worker_env`` in place of
+    ``env`` if given) until every input partition is committed, then stop it with SIGTERM:
+    it must not have exited on its own, and must stop with 0."""
+    produce(env, events)
+    worker = WorkerProcess(worker_env or env, config, log)
+    try:
+        wait_done(broker, env)
+        assert worker.process.poll() is None, "the worker exited"
+    finally:
+        assert worker.terminate() == 0
