@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,13 +25,6 @@ from streams.worker.escalation import audit_checkpoint
 from tests.support.log_backends import Backend
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def log(log_backend: Backend) -> Iterator[EscalationLog]:
-    opened = open_log(log_backend.url)
-    yield opened
-    opened.close()
 
 
 def items(n: int, start: int = 0, mark: str = "real") -> list[LogItem]:

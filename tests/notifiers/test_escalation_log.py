@@ -10,7 +10,6 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,13 +25,6 @@ from tests.support import postgres
 from tests.support.log_backends import Backend, fresh_backend, postgres_backend, sqlite_backend
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def log(log_backend: Backend) -> Iterator[EscalationLog]:
-    opened = open_log(log_backend.url)
-    yield opened
-    opened.close()
 
 
 def fill(log: EscalationLog, n: int) -> list[LogEntry]:
