@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -20,6 +21,10 @@ from signals.markov_arl import markov_arl, poisson_markov_arl
 from streams.cli.main import main
 from streams.synthetic import clinician_codes
 from tests.support import synthetic_registry as reg
+
+# Synthetic registries are dated from 2026-01-01 and run ahead of today: keep their
+# events inside the contract's event-time window (the suite fixes "now" likewise).
+os.environ.setdefault("VIGIL_EVENT_TIME_AHEAD_DAYS", "36500")
 
 
 def read(path: Path) -> list[dict]:

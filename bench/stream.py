@@ -42,6 +42,10 @@ from streams.bundled_samples import sample_paths  # noqa: E402
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
 
+# Synthetic registries are dated from 2026-01-01 and run ahead of today: keep their
+# events inside the contract's event-time window (the suite fixes "now" likewise).
+os.environ.setdefault("VIGIL_EVENT_TIME_AHEAD_DAYS", "36500")
+
 MINIMAL_AGENT = textwrap.dedent('''
     import json, sys, time, faust
     bootstrap, group, topic, port, total, report, partitions = sys.argv[1:8]
