@@ -147,3 +147,16 @@ def test_pipeline_and_contract_use_no_broker_client(package: str) -> None:
     offending = {name: sorted(i for i in imported if i.split(".")[0] in BROKER_CLIENTS)
                  for name, imported in _imports_of(package).items()}
     assert not {k: v for k, v in offending.items() if v}
+
+
+def test_replay_and_the_config_do_not_import_river_or_scipy() -> None:
+    """river and scipy cost seconds to import: only configs with drift or calibration pay
+    for them, so ``vigil replay`` of an ordinary config starts quickly."""
+    import subprocess
+    import sys
+
+    code = ("import sys, streams.cli.replay, streams.pipeline.config, streams.pipeline.core; "
+            "print(sorted(m for m in ('river', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"

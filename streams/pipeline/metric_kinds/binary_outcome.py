@@ -26,7 +26,6 @@ from pydantic import (
 )
 
 from signals import segments
-from signals.calibration_drift import CalibrationDrift
 from signals.monitor import Monitor
 from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import MonthlyOutcome, Outcome
@@ -47,6 +46,8 @@ from streams.pipeline.registry.monitors import MONITORS, monitor_configs
 FAMILIES = (Outcome, MonthlyOutcome)
 """The observation families this kind feeds its monitors."""
 if TYPE_CHECKING:
+    from signals.calibration_drift import CalibrationDrift
+
     MonitorConfigs = MonitorConfig
 else:
     MonitorConfigs = monitor_configs(*FAMILIES)
@@ -268,6 +269,9 @@ class BinaryOutcome:
 
     def new_entity(self, entity_type: str) -> Charts | NationalDrift:
         if entity_type == "national":
+            # river (and scipy behind it) costs seconds to import: only drift configs pay.
+            from signals.calibration_drift import CalibrationDrift
+
             drift = self.config.drift
             assert drift is not None
             return NationalDrift(CalibrationDrift(
@@ -348,6 +352,8 @@ class BinaryOutcome:
 
     def load(self, entity_type: str, data: list[dict[str, Any]]) -> Charts | NationalDrift:
         if entity_type == "national":
+            from signals.calibration_drift import CalibrationDrift
+
             return NationalDrift(CalibrationDrift.from_state(data[0]))
         return Charts([MONITORS[kind].monitor.from_state(state)
                        for kind, state in zip(self.monitor_kinds, data, strict=True)])
