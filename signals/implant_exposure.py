@@ -37,9 +37,6 @@ from signals.observations import Exposure
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
-ExposureIncrement = Exposure
-"""Revisions and implant-years accrued since the previous increment: the observation a
-``PoissonCusum`` takes."""
 
 
 @dataclass(slots=True)
@@ -48,7 +45,8 @@ class ImplantExposure(FieldState):
 
     Mutators: :meth:`implant`, :meth:`revise` and :meth:`advance` move the device's event time
     forward and accrue ``at_risk × years elapsed``; :meth:`take` hands over what has accrued
-    since the last call as an :class:`ExposureIncrement`. The ``on_*`` methods do both; use
+    since the last call as an :class:`~signals.observations.Exposure` (what a ``PoissonCusum``
+    takes). The ``on_*`` methods do both; use
     them to follow the update schedule in the module notes.
 
     State: ``at_risk`` (implanted, not yet revised), ``last_time`` (event time accrued up to,
@@ -138,24 +136,24 @@ class ImplantExposure(FieldState):
         else:
             self.unmatched_revisions += 1
 
-    def take(self) -> ExposureIncrement:
+    def take(self) -> Exposure:
         """Hand over the revisions and implant-years accrued since the last ``take``."""
-        increment = ExposureIncrement(self.pending_events, self.pending_exposure)
+        increment = Exposure(self.pending_events, self.pending_exposure)
         self.pending_events = 0
         self.pending_exposure = 0.0
         return increment
 
-    def on_implant(self, at: float, units: int = 1) -> ExposureIncrement:
+    def on_implant(self, at: float, units: int = 1) -> Exposure:
         """Record an implant and return the increment for the chart, ``(0, E)``."""
         self.implant(at, units)
         return self.take()
 
-    def on_revision(self, at: float, was_at_risk: bool = True) -> ExposureIncrement:
+    def on_revision(self, at: float, was_at_risk: bool = True) -> Exposure:
         """Record a revision and return the increment for the chart, ``(1, E)``."""
         self.revise(at, was_at_risk)
         return self.take()
 
-    def on_tick(self, at: float) -> ExposureIncrement:
+    def on_tick(self, at: float) -> Exposure:
         """Accrue up to a period boundary and return the increment, ``(0, E)``."""
         self._arrive(at)
         return self.take()

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from signals.implant_exposure import SECONDS_PER_YEAR, ExposureIncrement, ImplantExposure
+from signals.implant_exposure import SECONDS_PER_YEAR, ImplantExposure
+from signals.observations import Exposure
 from signals.poisson_cusum import PoissonCusum
 
 YEAR = SECONDS_PER_YEAR
@@ -23,7 +24,7 @@ def test_accrual_is_units_at_risk_times_years():
     device.advance(1.0 * YEAR + 73.05 * DAY)  # 0.2 years
     assert device.at_risk == 3
     assert device.implant_years == pytest.approx(1.5 + 1.5 + 0.6)
-    assert device.take() == pytest.approx(ExposureIncrement(1, 3.6))
+    assert device.take() == pytest.approx(Exposure(1, 3.6))
     assert device.take() == (0, 0.0)
 
 

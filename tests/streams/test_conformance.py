@@ -29,6 +29,7 @@ from signals.crossing import Crossing, Direction, Level
 from signals.monitor import Monitor
 from signals.monitor_config import BuildContext
 from signals.observations import Exposure, ImplantTally, MonthlyOutcome, Outcome, Submission
+from streams.contract.signal import Signal
 from streams.pipeline.config import VigilConfig, parse_config
 from streams.pipeline.core import Pipeline, PipelineState
 from streams.pipeline.registry.metrics import METRICS
@@ -83,10 +84,8 @@ def replay_run(config: VigilConfig, lines: tuple[bytes, ...],
     return signals, state
 
 
-def _plain(signal: Any) -> dict[str, Any]:
-    """A signal as JSON data, whatever the pipeline's signal type."""
-    if isinstance(signal, dict):
-        return json.loads(json.dumps(signal))
+def _plain(signal: Signal) -> dict[str, Any]:
+    """A signal as the JSON the pipeline publishes."""
     return json.loads(signal.to_json())
 
 
