@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the registry liv
 
 from signals.markov_arl import markov_arl, poisson_markov_arl
 from streams.cli.main import main
-from streams.synthetic import clinician_codes
+from streams.synthetic import SYNTHETIC_EVENT_TIMES, clinician_codes
 from tests.support import synthetic_registry as reg
 
-# Synthetic registries are dated from 2026-01-01 and run ahead of today: keep their
-# events inside the contract's event-time window (the suite fixes "now" likewise).
-os.environ.setdefault("VIGIL_EVENT_TIME_AHEAD_DAYS", "36500")
+# The synthetic feed runs ahead of today: widen the event-time window for it.
+for _name, _value in SYNTHETIC_EVENT_TIMES.items():
+    os.environ.setdefault(_name, _value)
 
 
 def read(path: Path) -> list[dict]:

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 from streams.bundled_samples import sample_paths
-from streams.synthetic import SyntheticRegistry, synthetic_events
+from streams.synthetic import SYNTHETIC_EVENT_TIMES, SyntheticRegistry, synthetic_events
 
-# Synthetic registries are dated from 2026-01-01 and run ahead of today: keep their
-# events inside the contract's event-time window (the suite fixes "now" likewise).
-os.environ.setdefault("VIGIL_EVENT_TIME_AHEAD_DAYS", "36500")
+# The synthetic feed runs ahead of today: widen the event-time window for it.
+for _name, _value in SYNTHETIC_EVENT_TIMES.items():
+    os.environ.setdefault(_name, _value)
 
 
 def main() -> None:

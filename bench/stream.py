@@ -40,11 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from streams.bundled_samples import sample_paths  # noqa: E402
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.synthetic import SyntheticRegistry, synthetic_events  # noqa: E402
+from streams.synthetic import (  # noqa: E402
+    SYNTHETIC_EVENT_TIMES,
+    SyntheticRegistry,
+    synthetic_events,
+)
 
-# Synthetic registries are dated from 2026-01-01 and run ahead of today: keep their
-# events inside the contract's event-time window (the suite fixes "now" likewise).
-os.environ.setdefault("VIGIL_EVENT_TIME_AHEAD_DAYS", "36500")
+# The synthetic feed runs ahead of today: widen the event-time window for it.
+for _name, _value in SYNTHETIC_EVENT_TIMES.items():
+    os.environ.setdefault(_name, _value)
 
 MINIMAL_AGENT = textwrap.dedent('''
     import json, sys, time, faust

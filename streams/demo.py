@@ -43,6 +43,7 @@ from typing import Any
 from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 from streams.secret_policy import DEMO_HMAC_KEY  # re-exported; refused in production mode
+from streams.synthetic import SYNTHETIC_EVENT_TIMES
 from streams.synthetic_feed import spec_from_args
 
 DEFAULT_PORT = 6066
@@ -146,9 +147,7 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[
         "VIGIL_HEARTBEAT_INTERVAL": "1",
         "VIGIL_ESCALATION_LOG": log_url,
         "VIGIL_LOG_LEVEL": "WARNING",
-        # The synthetic feed runs days of event time per second of wall time, from
-        # 2026-01-01: let it run ahead of today instead of being rejected as future-dated.
-        "VIGIL_EVENT_TIME_AHEAD_DAYS": "36500",
+        **SYNTHETIC_EVENT_TIMES,
         "VIGIL_API_TOKENS": f"{read_token}:auditor:demo viewer",
     })
     return env

@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+SYNTHETIC_EVENT_TIMES = {"VIGIL_EVENT_TIME_AHEAD_DAYS": "36500"}
+"""The environment a synthetic feed needs wherever it is parsed: it is dated from
+2026-01-01 and runs days of event time per second of wall time, so it goes past today and
+would be rejected as future-dated (the contract's event-time window)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SyntheticRegistry:
