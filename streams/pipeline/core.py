@@ -29,7 +29,7 @@ from signals.observations import Outcome
 from streams.contract.events import Event, InvalidEvent, OutcomeEvent, ProcedureEvent
 from streams.contract.signal import Signal
 from streams.pipeline.config import VigilConfig
-from streams.pipeline.metric_kinds.base import Awaiting, Entities, Finding, MetricKind, Observation
+from streams.pipeline.metric_kinds.base import Awaiting, Finding, MetricKind, Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
 from streams.pipeline.registry.metrics import METRICS
 
@@ -44,21 +44,21 @@ class PendingEpisode:
     event_id: str
     occurred_at: datetime
     provider: str
-    awaiting: dict[str, tuple[str, float, Entities]]
-    """metric name → (outcome name, predicted risk, entities)."""
+    awaiting: dict[str, Awaiting]
+    """metric name → the observation waiting for its outcome."""
 
     def to_state(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "occurred_at": self.occurred_at.isoformat(),
             "provider": self.provider,
-            "awaiting": {m: [o, p, [list(e) for e in ents]]
-                         for m, (o, p, ents) in self.awaiting.items()},
+            "awaiting": {m: [a.outcome, a.risk, [list(e) for e in a.entities]]
+                         for m, a in self.awaiting.items()},
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> PendingEpisode:
-        awaiting = {m: (o, p, tuple((t, i) for t, i in ents))
+        awaiting = {m: Awaiting(m, o, p, tuple((t, i) for t, i in ents))
                     for m, (o, p, ents) in state["awaiting"].items()}
         occurred_at = datetime.fromisoformat(state["occurred_at"])
         return cls(state["event_id"], occurred_at, state["provider"], awaiting)
@@ -136,11 +136,11 @@ class Pipeline:
                 "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
             )
         observations: list[Observation] = []
-        awaiting: dict[str, tuple[str, float, Entities]] = {}
+        awaiting: dict[str, Awaiting] = {}
         for kind in self._consumers.get(event.event_type, ()):
             for item in kind.observe(event):
                 if isinstance(item, Awaiting):
-                    awaiting[item.metric] = (item.outcome, item.risk, item.entities)
+                    awaiting[item.metric] = item
                 else:
                     observations.append(item)
         if awaiting:
@@ -158,24 +158,21 @@ class Pipeline:
                 f"outcome for episode {event.episode_id!r}, which has no procedure awaiting "
                 "an outcome",
             )
-        completed = [
-            (name, outcome_name, p, entities)
-            for name, (outcome_name, p, entities) in episode.awaiting.items()
-            if outcome_name in event.outcomes
-        ]
+        completed = [a for a in episode.awaiting.values() if a.outcome in event.outcomes]
         if not completed:
-            awaited = sorted({o for o, _, _ in episode.awaiting.values()})
+            awaited = sorted({a.outcome for a in episode.awaiting.values()})
             raise InvalidEvent(
                 "unexpected_outcome",
                 f"episode {event.episode_id!r} awaits {', '.join(awaited)}; "
                 f"got {', '.join(sorted(event.outcomes))}",
             )
         observations = []
-        for name, outcome_name, p, entities in completed:
-            del episode.awaiting[name]
+        for done in completed:
+            del episode.awaiting[done.metric]
             observations.append(Observation(
-                name, Outcome(int(event.outcomes[outcome_name]), p), entities, episode.event_id,
-                event.episode_id, episode.occurred_at, episode.provider,
+                done.metric, Outcome(int(event.outcomes[done.outcome]), done.risk),
+                done.entities, episode.event_id, event.episode_id, episode.occurred_at,
+                episode.provider,
             ))
         if not episode.awaiting:
             del state.pending[event.episode_id]
