@@ -170,7 +170,7 @@ def synthetic_events(spec: SyntheticRegistry) -> Iterator[str]:
             event["outcomes"] = {"death_30d": died}
         yield json.dumps(event)
         if rng.random() < spec.invalid_fraction:
-            yield _invalid_line(rng, i, spec, clock)
+            yield _invalid_line(rng, i, spec, clock, event)
     while later and later[0][0] <= clock + timedelta(days=31):  # pending 30-day outcomes
         line = heapq.heappop(later)[2]
         if '"outcome"' in line:
@@ -219,7 +219,8 @@ def _outcome_line(episode: str, died: bool, due: datetime, spec: SyntheticRegist
     })
 
 
-def _invalid_line(rng: random.Random, i: int, spec: SyntheticRegistry, clock: datetime) -> str:
+def _invalid_line(rng: random.Random, i: int, spec: SyntheticRegistry, clock: datetime,
+                  previous: dict[str, Any]) -> str:
     base: dict[str, Any] = {
         "event_id": f"bad-{spec.seed}-{i}",
         "event_type": "procedure",
@@ -240,5 +241,5 @@ def _invalid_line(rng: random.Random, i: int, spec: SyntheticRegistry, clock: da
     elif kind == 3:
         base["event_type"] = "admission"
     else:
-        base["event_id"] = f"proc-{spec.seed}-{i}"  # duplicate of an earlier event
+        return json.dumps(previous)  # the procedure sent again: a duplicate event_id
     return json.dumps(base)

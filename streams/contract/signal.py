@@ -51,8 +51,9 @@ Text = Annotated[str, StringConstraints(min_length=1)]
 Number = float | int
 """A count stays an int and a statistic a float, so the JSON reads as the pipeline wrote it."""
 
-OPTIONAL_FIELDS = frozenset({"risk_model_version", "vlad", "details"})
-"""Fields left out of the record, rather than written as ``null``, when a signal has none."""
+OPTIONAL_FIELDS = frozenset({"risk_model_version", "vlad", "details", "late"})
+"""Fields left out of the record, rather than written as ``null`` (or ``false``), when a
+signal has none."""
 
 
 class InvalidSignal(ValueError):
@@ -74,7 +75,9 @@ class Signal(BaseModel):
     and ``episode_id`` name the observation that caused the crossing, ``occurred_at`` its
     event time. ``observed``/``expected`` are the chart's running totals where it has them,
     ``vlad`` (binary outcomes) expected − observed, and ``details`` what a metric kind adds
-    (a device signal's ``providers``, say).
+    (a device signal's ``providers``, say). ``late`` is true when the worker applied the
+    observation behind its watermark, out of the canonical order
+    (``streams.pipeline.order``): such a signal may differ from ``vigil replay``'s.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -100,13 +103,14 @@ class Signal(BaseModel):
     risk_model_version: str | None = None
     vlad: Number | None = None
     details: dict[str, Any] | None = None
+    late: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the pipeline writes it: plain JSON values, in field order."""
         record: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if value is None and name in OPTIONAL_FIELDS:
+            if (value is None or value is False) and name in OPTIONAL_FIELDS:
                 continue
             record[name] = value
         record["direction"] = self.direction.value

@@ -3,16 +3,22 @@
 It turns validated events into observations and observations into signals, holding no I/O
 and no clock. Two stages, so that the worker can key each by what it needs:
 
-1. ``Pipeline.observe(event, state)`` — the episode stage. It de-duplicates ``event_id``,
-   joins a procedure with its outcome (held in ``state.pending`` until it arrives), computes
-   predicted risks, and turns implants, revisions and submissions into observations.
+1. ``Pipeline.observe(event, state)`` — the episode stage. It de-duplicates ``event_id``
+   within the event's route (its episode; ``streams.pipeline.order.route_of``), joins a
+   procedure with its outcomes whichever comes first (a procedure waits in
+   ``state.pending``; an outcome that comes first waits in ``state.orphans`` for
+   ``join_window`` of event time, then ``Pipeline.expire`` rejects it as
+   ``unknown_episode``), computes predicted risks, and turns implants, revisions and
+   submissions into observations.
 2. ``Pipeline.apply(observation, state)`` — the entity stage. It updates the state of every
    entity the observation names (``state.entities``, keyed by metric, entity type and id),
    in order, through the metric kind's monitors, and returns the signals raised.
 
 ``Pipeline.process(event, state)`` runs both, as replay does. Semantic rejections
 (duplicate event, outcome for an unknown episode, missing risk factor, other registry) are
-``InvalidEvent`` raised before any state changes. What each metric kind does lives in
+``InvalidEvent`` raised before any state changes; an orphaned outcome rejected later is
+put in ``state.rejected`` for the shell to report. Both shells feed events in the canonical
+order (``streams.pipeline.order``), so both give the same answer. What each metric kind does lives in
 ``streams.pipeline.metric_kinds`` (the contract: ``metric_kinds.base.MetricKind``; the list:
 ``streams.pipeline.registry.metrics``); the statistics in ``signals``.
 """
@@ -20,10 +26,11 @@ and no clock. Two stages, so that the worker can key each by what it needs:
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from signals.observations import Outcome
 from streams.contract.events import Event, InvalidEvent, OutcomeEvent, ProcedureEvent
@@ -31,7 +38,12 @@ from streams.contract.signal import Signal
 from streams.pipeline.config import VigilConfig
 from streams.pipeline.metric_kinds.base import Awaiting, Finding, MetricKind, Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome
+from streams.pipeline.order import route_of, to_us
 from streams.pipeline.registry.metrics import METRICS
+
+JOIN_WINDOW = timedelta(days=30)
+"""How long (in event time) an outcome that comes before its procedure waits for it, by
+default (setting ``VIGIL_JOIN_WINDOW_DAYS``)."""
 
 EntityKey = tuple[str, str, str]
 """(metric, entity_type, entity_id): the unit of entity state."""
@@ -64,15 +76,52 @@ class PendingEpisode:
         return cls(state["event_id"], occurred_at, state["provider"], awaiting)
 
 
+class Orphan(NamedTuple):
+    """An outcome that came before its procedure, waiting for it; ``ref`` is where the
+    shell read it (a line number, a Kafka source), for the rejection if it never comes."""
+
+    event_id: str
+    occurred_at: datetime
+    outcomes: dict[str, Any]
+    ref: Any = None
+
+    def to_state(self) -> list[Any]:
+        return [self.event_id, self.occurred_at.isoformat(), self.outcomes, self.ref]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> Orphan:
+        event_id, occurred_at, outcomes, ref = state
+        return cls(event_id, datetime.fromisoformat(occurred_at), outcomes, ref)
+
+
 @dataclass(slots=True)
 class PipelineState:
     """Everything the pipeline remembers between events. Replay holds it in memory; the
     worker keeps the same pieces in faust tables."""
 
     seen_event_ids: set[str] = field(default_factory=set)
+    """``seen_key(event)`` of every event accepted: its route and its id."""
     pending: dict[str, PendingEpisode] = field(default_factory=dict)
     entities: dict[EntityKey, Any] = field(default_factory=dict)
     """Each entity's state, of its metric kind's own type."""
+    orphans: dict[str, list[Orphan]] = field(default_factory=dict)
+    """episode id → outcomes waiting for its procedure, in the order they came."""
+    orphan_expiry: list[tuple[int, str, str]] = field(default_factory=list)
+    """A heap of (microseconds of event time past which it is rejected, episode id,
+    event id) per orphan."""
+    rejected: list[tuple[Orphan, InvalidEvent]] = field(default_factory=list)
+    """Orphans rejected since the shell last looked (it empties the list)."""
+
+
+def seen_key(event: Event) -> str:
+    """What de-duplication remembers of an event: an ``event_id`` is unique within its
+    route (an episode), so both shells catch a copy wherever the worker reads it.
+
+    >>> class Outcome: event_id, episode_id = "o1", "ep1"
+    >>> seen_key(Outcome())
+    'episode:ep1\x1fo1'
+    """
+    return f"{route_of(event)}\x1f{event.event_id}"
 
 
 def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity_id: str,
@@ -89,9 +138,10 @@ def signal_id(registry: str, metric: str, monitor: str, entity_type: str, entity
 class Pipeline:
     """The shared core, built from a validated ``VigilConfig``."""
 
-    def __init__(self, config: VigilConfig) -> None:
+    def __init__(self, config: VigilConfig, join_window: timedelta = JOIN_WINDOW) -> None:
         self.config = config
         self.registry = config.registry
+        self.join_window_us = join_window // timedelta(microseconds=1)
         self.kinds: dict[str, MetricKind] = {
             m.name: METRICS[m.kind].compile(m) for m in config.metrics
         }
@@ -109,28 +159,54 @@ class Pipeline:
         return dict(zip(kind.model.feature_paths(), kind.feature_values(event), strict=True))
 
     # -- stage 1: episodes ---------------------------------------------------------------
-    def observe(self, event: Event, state: PipelineState) -> list[Observation]:
-        """Check the event against what has been seen and return complete observations."""
+    def observe(self, event: Event, state: PipelineState, ref: Any = None
+                ) -> list[Observation]:
+        """Check the event against what has been seen and return complete observations;
+        ``ref`` says where the shell read it (kept with an outcome that waits)."""
         if event.registry != self.registry:
             raise InvalidEvent(
                 "wrong_registry",
                 f"event is for registry {event.registry!r}; this config monitors "
                 f"{self.registry!r}",
             )
-        if event.event_id in state.seen_event_ids:
+        seen = seen_key(event)
+        if seen in state.seen_event_ids:
             raise InvalidEvent(
                 "duplicate_event_id", f"event_id {event.event_id!r} was already seen"
             )
         if isinstance(event, OutcomeEvent):
-            observations = self._outcome(event, state)
+            observations = self._outcome(event, state, ref)
         else:
             observations = self._observe(event, state)
-        state.seen_event_ids.add(event.event_id)
+        state.seen_event_ids.add(seen)
         return observations
+
+    def expire(self, now_us: int, state: PipelineState) -> None:
+        """Reject (into ``state.rejected``) each waiting outcome whose procedure did not
+        come within ``join_window`` of event time before ``now_us``."""
+        expiry = state.orphan_expiry
+        while expiry and expiry[0][0] < now_us:
+            _, episode_id, event_id = heapq.heappop(expiry)
+            waiting = state.orphans.get(episode_id)
+            if not waiting:
+                continue
+            kept = [o for o in waiting if o.event_id != event_id]
+            for orphan in waiting:
+                if orphan.event_id == event_id:
+                    state.rejected.append((orphan, InvalidEvent(
+                        "unknown_episode",
+                        f"outcome for episode {episode_id!r}, which has no procedure "
+                        "awaiting an outcome",
+                    )))
+            if kept:
+                state.orphans[episode_id] = kept
+            else:
+                del state.orphans[episode_id]
 
     def _observe(self, event: Event, state: PipelineState) -> list[Observation]:
         """Every consuming metric kind's observations of a procedure, revision or submission;
-        a procedure's awaited outcomes are held in ``state.pending``."""
+        a procedure's awaited outcomes are held in ``state.pending``, and the outcomes
+        that came before it complete them now."""
         if isinstance(event, ProcedureEvent) and event.episode_id in state.pending:
             raise InvalidEvent(
                 "duplicate_episode", f"episode {event.episode_id!r} already has a procedure"
@@ -145,37 +221,51 @@ class Pipeline:
                     observations.append(item)
         if awaiting:
             assert isinstance(event, ProcedureEvent)
-            state.pending[event.episode_id] = PendingEpisode(
+            episode = state.pending[event.episode_id] = PendingEpisode(
                 event.event_id, event.occurred_at, event.provider.ods_code, awaiting
             )
+            waiting = state.orphans.get(event.episode_id)
+            if waiting:
+                del state.orphans[event.episode_id]
+                for orphan in waiting:
+                    try:
+                        observations += self._complete(event.episode_id, episode,
+                                                       orphan.outcomes, state)
+                    except InvalidEvent as error:
+                        state.rejected.append((orphan, error))
         return observations
 
-    def _outcome(self, event: OutcomeEvent, state: PipelineState) -> list[Observation]:
+    def _outcome(self, event: OutcomeEvent, state: PipelineState, ref: Any
+                 ) -> list[Observation]:
         episode = state.pending.get(event.episode_id)
         if episode is None:
-            raise InvalidEvent(
-                "unknown_episode",
-                f"outcome for episode {event.episode_id!r}, which has no procedure awaiting "
-                "an outcome",
-            )
-        completed = [a for a in episode.awaiting.values() if a.outcome in event.outcomes]
+            orphan = Orphan(event.event_id, event.occurred_at, dict(event.outcomes), ref)
+            state.orphans.setdefault(event.episode_id, []).append(orphan)
+            heapq.heappush(state.orphan_expiry, (to_us(event.occurred_at) + self.join_window_us,
+                                                 event.episode_id, event.event_id))
+            return []
+        return self._complete(event.episode_id, episode, event.outcomes, state)
+
+    def _complete(self, episode_id: str, episode: PendingEpisode, outcomes: Any,
+                  state: PipelineState) -> list[Observation]:
+        completed = [a for a in episode.awaiting.values() if a.outcome in outcomes]
         if not completed:
             awaited = sorted({a.outcome for a in episode.awaiting.values()})
             raise InvalidEvent(
                 "unexpected_outcome",
-                f"episode {event.episode_id!r} awaits {', '.join(awaited)}; "
-                f"got {', '.join(sorted(event.outcomes))}",
+                f"episode {episode_id!r} awaits {', '.join(awaited)}; "
+                f"got {', '.join(sorted(outcomes))}",
             )
         observations = []
         for done in completed:
             del episode.awaiting[done.metric]
             observations.append(Observation(
-                done.metric, Outcome(int(event.outcomes[done.outcome]), done.risk),
-                done.entities, episode.event_id, event.episode_id, episode.occurred_at,
+                done.metric, Outcome(int(outcomes[done.outcome]), done.risk),
+                done.entities, episode.event_id, episode_id, episode.occurred_at,
                 episode.provider,
             ))
         if not episode.awaiting:
-            del state.pending[event.episode_id]
+            del state.pending[episode_id]
         return observations
 
     # -- stage 2: entities ---------------------------------------------------------------
@@ -193,10 +283,13 @@ class Pipeline:
                                             finding))
         return signals
 
-    def process(self, event: Event, state: PipelineState) -> list[Signal]:
-        """Both stages, in stream order: what replay does with each event."""
+    def process(self, event: Event, state: PipelineState, ref: Any = None) -> list[Signal]:
+        """Both stages, for the next event in the canonical order: what replay does with
+        each event (outcomes that waited too long for their procedure go to
+        ``state.rejected`` first)."""
+        self.expire(to_us(event.occurred_at), state)
         signals: list[Signal] = []
-        for observation in self.observe(event, state):
+        for observation in self.observe(event, state, ref):
             signals.extend(self.apply(observation, state))
         return signals
 
@@ -226,6 +319,7 @@ class Pipeline:
             occurred_at=observation.occurred_at,
             observed=finding.observed,
             expected=finding.expected,
+            late=observation.late or None,
             **optional,
         )
 

@@ -35,6 +35,9 @@ class Observation(NamedTuple):
     episode_id: str | None
     occurred_at: datetime
     provider: str | None
+    late: bool = False
+    """Applied behind the worker's watermark, out of the canonical order: its signals
+    say so (``Signal.late``)."""
 
 
 class Awaiting(NamedTuple):
