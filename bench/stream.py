@@ -320,6 +320,7 @@ def main() -> None:
         events = tmp / "events.jsonl"
         lines = _write_events(events, args.events, seed=1)
         env = dict(os.environ, PYTHONPATH=str(ROOT), VIGIL_BOOTSTRAP_SERVERS=bootstrap,
+                   VIGIL_BROKER_QUIRKS="tansu",
                    VIGIL_HMAC_KEY="bench-key-0123456789", VIGIL_APP_ID="bench",
                    VIGIL_EVENTS_TOPIC="bench.events", VIGIL_OBSERVATIONS_TOPIC="bench.obs",
                    VIGIL_SIGNALS_TOPIC="bench.signals",

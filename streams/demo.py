@@ -138,6 +138,7 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[
     env = dict(os.environ)
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "VIGIL_BROKER_QUIRKS": "tansu",  # the embedded broker
         "VIGIL_HMAC_KEY": DEMO_HMAC_KEY,
         "VIGIL_MODE": "demo",  # the DEMO-ONLY key is refused in production mode
         "VIGIL_APP_ID": settings.app_id,

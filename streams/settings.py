@@ -71,6 +71,10 @@ class VigilSettings(BaseSettings):
     """SASL user name."""
     sasl_password: SecretStr | None = None
     """SASL password. Keep it secret."""
+    broker_quirks: Literal["none", "tansu"] = "none"
+    """Workarounds for a broker that is not Apache Kafka: ``tansu`` (the embedded broker;
+    set by ``vigil run --embedded-broker`` and ``vigil demo``) reads changelog ends from a
+    fetch, since its ListOffsets answer falls short of the last batch. ``none`` on Kafka."""
 
     app_id: str = "vigil"
     """faust app id: the consumer group and the prefix of the tables' changelog topics."""

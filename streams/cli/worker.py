@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from streams.kafka.embedded_broker import EmbeddedBroker
 
         broker = EmbeddedBroker().start()
-        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers,
+                                               "broker_quirks": "tansu"})
         # The embedded broker creates a topic on its first metadata request with its own
         # partition count; the episodes changelog must match the events topic's, so the
         # events topic exists with VIGIL_PARTITIONS before the address is announced.

@@ -205,14 +205,13 @@ class Worker:
                  pseudonymiser: Pseudonymiser, escalation: Any = None) -> None:
         if not settings.bootstrap_servers:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
-        offset_tracking.install()
-        offset_tracking.set_fetch_max_wait(settings.fetch_max_wait_ms)
         self.settings = settings
         self.pipeline = pipeline
         self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions,
                                           settings.on_internal_error)
         self.entity_stage = EntityStage(pipeline, settings.on_internal_error)
-        servers = [f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
+        # vigil://: faust's aiokafka driver as streams.worker.transport subclasses it
+        servers = [f"vigil://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
         self.app = app = faust.App(
             settings.app_id,
             broker=servers,
@@ -247,7 +246,9 @@ class Worker:
         self.monitors = self._table("monitors", "monitor state per entity")
         self.order = DeliveryOrder()
         self.commit_offsets: dict[tuple[str, int], int] = {}
-        app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.offset_tracking
+        app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.transport
+        app.vigil_fetch_max_wait_ms = settings.fetch_max_wait_ms
+        app.vigil_embedded_broker = settings.broker_quirks == "tansu"
         app.on_partitions_revoked.connect(self._on_revoked)
         app.agent(self.events_topic, name="episodes")(self._episodes_agent)
         app.agent(self.observations_topic, name="entities")(self._entities_agent)

@@ -5,7 +5,7 @@ faust's consumer does not promise that on its own. Around a rebalance it can del
 record fetched before its re-seek to the committed offset, then (by design) drop the
 re-fetched records below it; it can discard fetched records when its flow stops; and it
 delivers the last record it read again after a re-seek. Its commit then "fills the
-gap" and can commit past records no stage ever saw. ``streams.worker.offset_tracking`` turns
+gap" and can commit past records no stage ever saw. ``streams.worker.transport`` turns
 faust's dropping and gap filling off, so every record is delivered again after a seek,
 and makes faust commit what :class:`DeliveryOrder` says is applied.
 

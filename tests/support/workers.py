@@ -28,6 +28,7 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
     env.update({
         "PYTHONPATH": str(ROOT),
         "VIGIL_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "VIGIL_BROKER_QUIRKS": "tansu",  # as vigil run --embedded-broker sets it
         "VIGIL_HMAC_KEY": HMAC_KEY,
         "VIGIL_APP_ID": app_id,
         "VIGIL_EVENTS_TOPIC": f"{app_id}.events",

@@ -1,0 +1,125 @@
+"""Vigil's faust transport without a broker: ``vigil://`` selects it through the
+``faust.transports`` entry point, each behaviour follows the attribute the worker sets on
+its app, an app without them gets faust's own, and faust itself is left unpatched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+import faust.transport
+import faust.transport.consumer
+import pytest
+from faust.transport.drivers import aiokafka as driver
+from faust.types import TP, Message
+
+from streams.worker import transport
+from streams.worker.transport import Transport, VigilConsumer, VigilConsumerThread
+
+EVENTS_0 = TP("events", 0)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[faust.App]:
+    yield faust.App("transport-test", broker="vigil://127.0.0.1:9", autodiscover=False,
+                    store="memory://", datadir=tmp_path)
+
+
+def _message(offset: int) -> Message:
+    return Message("events", 0, offset, 0.0, 0, None, None, b"", None, tp=EVENTS_0)
+
+
+def test_vigil_scheme_selects_the_subclasses_and_faust_s_producer(app: faust.App) -> None:
+    assert faust.transport.by_url("vigil://h:9092") is Transport
+    assert type(app.transport) is Transport
+    assert type(app.consumer) is VigilConsumer
+    assert type(app.consumer._thread) is VigilConsumerThread
+    # broker_producer defaults to the broker: the producer is faust's aiokafka one.
+    assert type(app.producer_transport) is Transport
+    assert type(app.producer) is driver.Producer
+    assert app.transport.url == app.producer_transport.url
+
+
+def test_faust_is_not_patched() -> None:
+    assert transport.VigilConsumer.__module__ == "streams.worker.transport"
+    for cls, name in [(faust.transport.consumer.Consumer, "ack"),
+                      (faust.transport.consumer.Consumer, "_new_offset"),
+                      (driver.Consumer, "_new_consumer_thread"),
+                      (driver.AIOKafkaConsumerThread, "_highwaters"),
+                      (driver.AIOKafkaConsumerThread, "_create_worker_consumer")]:
+        assert getattr(cls, name).__module__.startswith("faust."), (cls, name)
+    assert "_read_offset" not in vars(faust.transport.consumer.Consumer)
+    assert driver.Transport.Consumer is driver.Consumer
+
+
+def test_without_commit_offsets_the_consumer_is_faust_s(app: faust.App) -> None:
+    consumer = app.consumer
+    read = consumer._read_offset
+    assert read is vars(consumer)["_faust_read_offset"]  # what faust's __init__ assigned
+    read[EVENTS_0] = 7
+    assert consumer._read_offset[EVENTS_0] == 7
+    assert consumer._new_offset(EVENTS_0) is None  # nothing acked
+    # faust's ack: no agent reads "events" here, so faust keeps no ack for it
+    assert consumer.ack(_message(3)) is False and consumer._n_acked == 0
+
+
+def test_commit_offsets_decide_commits_and_no_record_is_dropped(app: faust.App) -> None:
+    consumer = app.consumer
+    offsets: dict[tuple[str, int], int] = {}
+    app.vigil_commit_offsets = offsets
+    consumer._read_offset[EVENTS_0] = 7
+    consumer._read_offset.update({EVENTS_0: 8})
+    assert consumer._read_offset[EVENTS_0] is None
+    message = _message(5)
+    assert consumer.ack(message) is True and message.acked
+    assert consumer.ack(message) is False
+    assert EVENTS_0 in consumer._acked and consumer._n_acked == 1
+    assert consumer._new_offset(EVENTS_0) is None  # the worker has named no offset
+    offsets["events", 0] = 4
+    assert consumer._new_offset(EVENTS_0) == 4  # not 6: the worker's offset, not the acks
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 1500), (100, 100)])
+def test_fetch_max_wait_from_the_app(app: faust.App, setting: int | None,
+                                     expected: int) -> None:
+    if setting is not None:
+        app.vigil_fetch_max_wait_ms = setting
+
+    async def created() -> int:
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(created()) == expected
+
+
+class _ListingConsumer:
+    """An aiokafka consumer's ListOffsets answer, as the embedded broker gives it."""
+
+    async def end_offsets(self, partitions: list[TP]) -> dict[TP, int]:
+        return dict.fromkeys(partitions, 10)
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+def test_log_ends_only_on_the_embedded_broker(app: faust.App, embedded: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    probed: list[Mapping[Any, int | None]] = []
+
+    async def log_ends(consumer: Any, listed: Mapping[Any, int | None]
+                       ) -> dict[Any, int | None]:
+        probed.append(listed)
+        return {tp: 12 for tp in listed}
+
+    monkeypatch.setattr(transport, "log_ends", log_ends)
+    if embedded:
+        app.vigil_embedded_broker = True
+    thread = app.consumer._thread
+    thread._consumer = _ListingConsumer()
+    ends = asyncio.run(thread._highwaters([EVENTS_0]))
+    assert ends == {EVENTS_0: 12 if embedded else 10}
+    assert probed == ([{EVENTS_0: 10}] if embedded else [])
