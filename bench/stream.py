@@ -213,16 +213,16 @@ def deep_size(value: Any, seen: set[int] | None = None) -> int:
     return size
 
 
-def _memory(bootstrap: str, group: str, config: Path) -> None:
+def _memory(bootstrap: str, group: str, config: Path, partitions: int) -> None:
     sys.path.insert(0, str(ROOT))
     from streams.pipeline.config import load_config
     from streams.pipeline.core import Pipeline
-    from streams.worker.stages import monitor_state
+    from streams.worker.entity_stage import monitor_state
     from tests.support.topics import last_values
 
     pipeline = Pipeline(load_config(config))
     table = last_values(bootstrap, f"{group}-monitors-changelog")
-    state = monitor_state(pipeline, table.items())
+    state = monitor_state(pipeline, table.items(), partitions)
     monitors = sum(len(m) for m in state.entities.values())
     size = sum(deep_size(m) for m in state.entities.values())
     stored = sum(len(json.dumps(v)) for v in table.values() if v is not None)
@@ -385,7 +385,7 @@ def main() -> None:
         if rate_c is not None:
             ratio_a = f"{rate_c / rate_a:.2f}" if rate_a else "n/a"
             print(f"(c)/(a) = {ratio_a}   (c)/(b) = {rate_c / rate_b:.3f}")
-        _memory(bootstrap, "bench", config)
+        _memory(bootstrap, "bench", config, args.partitions)
 
         _latency(args, env, config, tmp, bootstrap)
 

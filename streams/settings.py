@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,9 +80,11 @@ class VigilSettings(BaseSettings):
     app_id: str = "vigil"
     """faust app id: the consumer group and the prefix of the tables' changelog topics."""
     events_topic: str = "vigil.events"
-    """Registry events in (keyed by provider ODS code)."""
+    """Registry events in, keyed however the producer likes (the worker repartitions)."""
+    episodes_topic: str = "vigil.episodes"
+    """Between stage 1 and stage 2: events repartitioned by episode."""
     observations_topic: str = "vigil.observations"
-    """Between stage 1 and stage 2 (keyed by metric and entity)."""
+    """Between stage 2 and stage 3 (keyed by metric and entity)."""
     signals_topic: str = "vigil.signals"
     """Signals out, to escalation (keyed by metric and entity)."""
     dead_letter_topic: str = "vigil.dead-letters"
@@ -97,6 +100,20 @@ class VigilSettings(BaseSettings):
     web_header_timeout: float = Field(10.0, gt=0, le=300)
     """Seconds a connection to the web server may take to send a whole request head, and
     may stay idle between requests, before it is closed (half-sent requests are dropped)."""
+    allowed_lateness: float = Field(3600.0, ge=0)
+    """Seconds of *event time* the worker waits for events behind the latest read on every
+    partition before applying observations in the canonical order (``occurred_at``, then
+    ``event_id``). An event later than that is still applied, on arrival, and its signals
+    say ``late``: its entity's monitors may then differ from ``vigil replay``'s. Set it
+    above the skew between producers (and above the gap, when outcomes follow long after
+    their procedures in a second run)."""
+    idle_timeout: float = Field(5.0, gt=0)
+    """Seconds (wall clock) after which a partition with nothing to read stops holding the
+    watermark back; when every partition is idle, everything held is applied (the end of a
+    backfill flushes)."""
+    join_window_days: float = Field(30.0, gt=0)
+    """Days of event time an outcome that arrives before its procedure waits for it before
+    it is rejected as ``unknown_episode`` (``vigil replay`` uses the same)."""
     batch_size: int = Field(2000, ge=1)
     """Most events or observations handled as one batch."""
     batch_within: float = Field(0.05, gt=0)
@@ -246,6 +263,10 @@ class VigilSettings(BaseSettings):
         if self.sasl_mechanism:
             return "SASL_SSL" if tls else "SASL_PLAINTEXT"
         return "SSL" if tls else "PLAINTEXT"
+
+    def join_window(self) -> timedelta:
+        """``join_window_days`` as a duration, for ``Pipeline``."""
+        return timedelta(days=self.join_window_days)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.protocol() not in ("SSL", "SASL_SSL"):

@@ -63,7 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if problems:
         return usage_error(f"vigil replay: {'; '.join(problems)}")
     pseudonymiser = settings.pseudonymiser() or Pseudonymiser.ephemeral()
-    pipeline = Pipeline(config)
+    pipeline = Pipeline(config, settings.join_window())
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -142,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from streams.worker.escalation import EscalationSide
 
             escalation = EscalationSide(settings, args.rules)
-        worker = Worker(settings, Pipeline(config), pseudonymiser, escalation)
+        worker = Worker(settings, Pipeline(config, settings.join_window()), pseudonymiser,
+                        escalation)
         return _run_faust(worker, settings)
     finally:
         if broker is not None:

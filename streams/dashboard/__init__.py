@@ -28,6 +28,13 @@ class RecordingEntityStage:
         self.pipeline = stage.pipeline
         self.history = history
 
+    def forget(self, partition: int) -> None:
+        self.stage.forget(partition)
+
+    def lowest_held(self, partition: int) -> int | None:
+        held: int | None = self.stage.lowest_held(partition)
+        return held
+
     def run(self, batch: Sequence[Any], table: Any) -> Any:
         result = self.stage.run(batch, table)
         with contextlib.suppress(Exception):  # a chart is never worth a crashed batch
@@ -37,13 +44,12 @@ class RecordingEntityStage:
     def _record(self, result: Any) -> None:
         pipeline = self.pipeline
         touched = []
-        for writes in result.writes.values():
-            for key, value in writes.items():
-                metric, entity_type, entity_id = key.split("|", 2)
-                entity_key = (metric, entity_type, entity_id)
-                entity = pipeline.load_entity(entity_key, value["m"])
-                records = list(pipeline.kinds[metric].records(entity_type, entity))
-                touched.append((entity_key, records))
+        for key, value in result.entities.items():
+            metric, entity_type, entity_id = key.split("|", 2)
+            entity_key = (metric, entity_type, entity_id)
+            entity = pipeline.load_entity(entity_key, value["m"])
+            records = list(pipeline.kinds[metric].records(entity_type, entity))
+            touched.append((entity_key, records))
         self.history.record_many(touched, (signal for _, _, signal, _ in result.signals))
 
 

@@ -42,6 +42,7 @@ from streams.dashboard.data import (
     timeline,
     verification,
 )
+from streams.worker.records import current_values
 
 STATIC = {"index.html": "text/html", "app.js": "application/javascript",
           "app.css": "text/css"}
@@ -136,9 +137,9 @@ class DashboardSource:
         pipeline = self.worker.pipeline
         kind = pipeline.kinds[metric]
         records = []
-        for key, value in list(self.worker.monitors.data.items()):
-            if value is None:
-                continue
+        table = current_values(dict(self.worker.monitors.data.items()),
+                               self.worker.settings.partitions)
+        for key, value in table.items():
             m, t, entity_id = str(key).split("|", 2)
             if m != metric or t != entity_type:
                 continue

@@ -18,9 +18,10 @@ and no clock. Two stages, so that the worker can key each by what it needs:
 (duplicate event, outcome for an unknown episode, missing risk factor, other registry) are
 ``InvalidEvent`` raised before any state changes; an orphaned outcome rejected later is
 put in ``state.rejected`` for the shell to report. Both shells feed events in the canonical
-order (``streams.pipeline.order``), so both give the same answer. What each metric kind does lives in
-``streams.pipeline.metric_kinds`` (the contract: ``metric_kinds.base.MetricKind``; the list:
-``streams.pipeline.registry.metrics``); the statistics in ``signals``.
+order (``streams.pipeline.order``), so both give the same answer. What each metric kind
+does lives in ``streams.pipeline.metric_kinds`` (the contract:
+``metric_kinds.base.MetricKind``; the list: ``streams.pipeline.registry.metrics``); the
+statistics in ``signals``.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def seen_key(event: Event) -> str:
 
     >>> class Outcome: event_id, episode_id = "o1", "ep1"
     >>> seen_key(Outcome())
-    'episode:ep1\x1fo1'
+    'episode:ep1\\x1fo1'
     """
     return f"{route_of(event)}\x1f{event.event_id}"
 

@@ -8,7 +8,8 @@ decides between two copies of one ``event_id`` at one instant: the first by this
 the one kept). *Observations* are applied to each entity in the order of the event that
 completes them (the outcome completing a procedure, or the procedure completing an
 outcome that came first), then their index among that event's observations
-(:class:`ObservationKey`).
+(:class:`ObservationKey`). An ``event_id`` is unique within its route (its episode), so
+the order of two events of one instant and one id in different episodes is their digests'.
 
 ``vigil replay`` sorts its input into this order (a file already in it is read as it is).
 The worker cannot sort an unbounded stream, so each of its stages holds what it reads in a
@@ -59,11 +60,14 @@ class EventKey(NamedTuple):
 
 
 class ObservationKey(NamedTuple):
-    """An observation's place in its entity's order: its completing event, its index."""
+    """An observation's place in its entity's order: its completing event's key, then its
+    index among that event's observations."""
 
     time_us: int
     event_id: str
-    index: int
+    tie: str
+    position: int
+    """Its index among the observations (one per entity) of its completing event."""
 
 
 def line_digest(line: bytes) -> str:
@@ -166,19 +170,21 @@ class ReorderBuffer:
     >>> buffer = ReorderBuffer()
     >>> for key, offset in ((30, 0), (10, 1), (20, 2)):
     ...     buffer.hold((key, "e"), offset, f"item{key}")
+    >>> buffer.hold((10, "e"), 3, "copy")  # dropped: that key is held
     >>> buffer.release(25), buffer.lowest_offset()
     (['item10', 'item20'], 0)
     >>> buffer.flush(), buffer.lowest_offset()
     (['item30'], None)
     """
 
-    __slots__ = ("_arrived", "_counter", "_heap", "_released")
+    __slots__ = ("_arrived", "_counter", "_heap", "_keys", "_released")
 
     def __init__(self) -> None:
         self._heap: list[tuple[Any, int, int, Any]] = []
         self._arrived: deque[tuple[int, int]] = deque()
         """(arrival number, offset) of each item held or released but not yet passed."""
         self._released: set[int] = set()
+        self._keys: set[Any] = set()
         self._counter = 0
 
     def __len__(self) -> int:
@@ -186,7 +192,11 @@ class ReorderBuffer:
 
     def hold(self, key: tuple[Any, ...], offset: int, item: Any) -> None:
         """Hold ``item`` (read at ``offset``; offsets arrive in increasing order, and a
-        record holding several items gives each the same offset)."""
+        record holding several items gives each the same offset). An item whose key is
+        already held is a copy read again (after a rebalance re-seeks): it is dropped."""
+        if key in self._keys:
+            return
+        self._keys.add(key)
         self._counter += 1
         heapq.heappush(self._heap, (key, self._counter, offset, item))
         self._arrived.append((self._counter, offset))
@@ -202,7 +212,8 @@ class ReorderBuffer:
     def _pop(self, due: Any) -> Iterator[Any]:
         heap = self._heap
         while heap and due(heap[0][0]):
-            _, number, _, item = heapq.heappop(heap)
+            key, number, _, item = heapq.heappop(heap)
+            self._keys.discard(key)
             self._released.add(number)
             yield item
 

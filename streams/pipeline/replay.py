@@ -106,9 +106,9 @@ def replay(
         accepted -= _orphans_rejected(state, outcome_lines, rejections)
     summary.lines, summary.accepted = count, accepted
     with open(out_dir / "rejected.jsonl", "w", encoding="utf-8") as rejected_out:
-        for number, line, error in sorted(rejections, key=lambda r: r[0]):
-            summary.rejected[error.code] += 1
-            _reject(rejected_out, number, line, error, pseudonymiser)
+        for number, line, reason in sorted(rejections, key=lambda r: r[0]):
+            summary.rejected[reason.code] += 1
+            _reject(rejected_out, number, line, reason, pseudonymiser)
     with open(out_dir / "monitors.jsonl", "w", encoding="utf-8") as monitors_out:
         for record in pipeline.monitor_records(state):
             summary.monitors += 1

@@ -1,32 +1,34 @@
 """The streaming worker: a faust app running the shared pipeline core on Kafka.
 
-Topology (keys chosen so that each entity's updates land on one partition, in order)::
+Topology (three stages; each record's partition is chosen from the data, so the answer does
+not depend on how producers keyed the events)::
 
-    events topic (key: provider ODS code)
-      └─ agent ``episodes`` (stage 1: contract, de-duplication, procedure/outcome join)
-           table ``episodes``  (seen event ids, pending episodes; changelog partition =
-                                 the event's partition, so it moves with it on rebalance)
+    events topic (any key, or none)
+      └─ agent ``ingest`` (stage 1: contract; no table)           streams.worker.ingest_stage
            ├─ dead-letter topic (reason + line with NHS numbers pseudonymised)
-           └─ observations topic (bundles: one message per batch and partition, the
-              partition chosen from the key metric|entity_type|entity_id)
-                └─ agent ``entities`` (stage 2: monitors)
-                     table ``monitors`` (one record per entity, changelog partition = the
-                                         observation's partition)
-                     └─ signals topic (key: metric|entity_type|entity_id)
+           └─ episodes topic (partition: the event's route, i.e. its episode; bundles of
+              events with their canonical keys, then the marks of event-time progress)
+                └─ agent ``episodes`` (stage 2: canonical order, de-duplication, join)
+                     table ``episodes``                             streams.worker.episode_stage
+                     └─ observations topic (partition: metric|entity_type|entity_id;
+                        bundles of observations, then the partition's watermark)
+                          └─ agent ``entities`` (stage 3: monitors, canonical order)
+                               table ``monitors``                   streams.worker.entity_stage
+                               └─ signals topic (key: metric|entity_type|entity_id)
 
-An entity whose observations all come from one provider's events (the provider itself, a
-clinician working at one trust) sees them in exactly ``vigil replay``'s order. An entity
-fed from several providers (a device implanted at many trusts, a clinician at two) sees
-each provider's observations in order, interleaved as the partitions are consumed, which
-may differ from the file's order; such monitors can then differ from replay's.
+Stages 2 and 3 hold what they read until a watermark passes it and apply it in the
+canonical order (``streams.pipeline.order``), so, whenever no observation is late, every
+entity's monitors and signals equal ``vigil replay``'s: devices and clinicians at several
+trusts included, for any producers, keys, partition count, worker count or crash.
 
-Effectively-once: see ``streams.worker.stages``. Batches come from ``take_batches``, a
+Effectively-once: see ``streams.worker.records``. Batches come from ``take_batches``, a
 variant of faust's ``Stream.take_events`` that acks a batch only after the agent has
 finished with it (faust's acks in a ``finally``, so an exception or a cancellation in the
 middle of a batch would let its offsets be committed). Each batch passes through a
 ``DeliveryOrder`` (each partition's records in order, once each, none skipped; a hole
-makes the worker seek back), and the worker commits the offsets it records there once a
-batch's effects are durable (``streams.worker.offset_tracking``).
+makes the worker seek back), and the worker commits, once a batch's effects are durable,
+the offset after it, or that of the earliest record a stage still holds
+(``streams.worker.transport`` makes faust commit exactly that).
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ from streams.pipeline.core import Pipeline
 from streams.settings import VigilSettings
 from streams.worker import metrics, offset_tracking
 from streams.worker.delivery_order import DeliveryOrder
+from streams.worker.entity_stage import EntityStage
+from streams.worker.episode_stage import EpisodeStage
+from streams.worker.ingest_stage import IngestStage
+from streams.worker.records import Record
 from streams.worker.retry import write_durably
-from streams.worker.stages import EntityStage, EpisodeStage, Record
 
 log = structlog.get_logger("vigil.worker")
 
@@ -199,7 +204,7 @@ def _view_handler(method: Any) -> Any:
 
 
 class Worker:
-    """The faust app and its two agents, built from settings and a pipeline."""
+    """The faust app and its three agents, built from settings and a pipeline."""
 
     def __init__(self, settings: VigilSettings, pipeline: Pipeline,
                  pseudonymiser: Pseudonymiser, escalation: Any = None) -> None:
@@ -207,9 +212,13 @@ class Worker:
             raise ValueError("no Kafka cluster configured (VIGIL_BOOTSTRAP_SERVERS)")
         self.settings = settings
         self.pipeline = pipeline
+        self.ingest_stage = IngestStage(pseudonymiser, settings.partitions,
+                                        settings.idle_timeout, settings.on_internal_error)
         self.episode_stage = EpisodeStage(pipeline, pseudonymiser, settings.partitions,
+                                          int(settings.allowed_lateness * 1_000_000),
                                           settings.on_internal_error)
-        self.entity_stage = EntityStage(pipeline, settings.on_internal_error)
+        self.entity_stage = EntityStage(pipeline, settings.partitions,
+                                        settings.on_internal_error)
         # vigil://: faust's aiokafka driver as streams.worker.transport subclasses it
         servers = [f"vigil://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
         self.app = app = faust.App(
@@ -236,23 +245,31 @@ class Worker:
         p = settings.partitions
         self.events_topic = app.topic(settings.events_topic, partitions=p,
                                       key_serializer="raw", value_serializer="raw")
+        self.episodes_topic = app.topic(settings.episodes_topic, partitions=p,
+                                        key_serializer="raw", value_serializer="raw",
+                                        internal=True)
         self.observations_topic = app.topic(settings.observations_topic, partitions=p,
                                             key_serializer="raw", value_serializer="raw",
                                             internal=True)
         self.signals_topic = app.topic(settings.signals_topic, partitions=p, internal=True)
         self.dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=p,
                                            internal=True)
-        self.episodes = self._table("episodes", "seen event ids and pending episodes")
+        self.episodes = self._table("episodes", "per episode: events seen, pending "
+                                    "procedure, waiting outcomes; per partition: marks")
         self.monitors = self._table("monitors", "monitor state per entity")
         self.order = DeliveryOrder()
         self.commit_offsets: dict[tuple[str, int], int] = {}
         app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.transport
         app.vigil_fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.vigil_embedded_broker = settings.broker_quirks == "tansu"
+        self._revoked: set[tuple[str, int]] = set()
         app.on_partitions_revoked.connect(self._on_revoked)
-        app.agent(self.events_topic, name="episodes")(self._episodes_agent)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.agent(self.events_topic, name="ingest")(self._ingest_agent)
+        app.agent(self.episodes_topic, name="episodes")(self._episodes_agent)
         app.agent(self.observations_topic, name="entities")(self._entities_agent)
         app.task(self._declare_topics)
+        app.timer(min(1.0, settings.idle_timeout / 2))(self._idle_marks)
         app.timer(5.0)(self._gauges)
         app.page("/metrics", name="metrics")(_view_handler(self._metrics_page))
         app.page("/healthz", name="healthz")(_view_handler(self._healthz))
@@ -274,7 +291,8 @@ class Worker:
         return self.app.tables.add(table)
 
     async def _declare_topics(self) -> None:
-        for topic in (self.signals_topic, self.dead_letter_topic, self.observations_topic):
+        for topic in (self.signals_topic, self.dead_letter_topic, self.episodes_topic,
+                      self.observations_topic):
             await topic.maybe_declare()
 
     def _crash(self, stage: str, error: BaseException) -> None:
@@ -282,6 +300,11 @@ class Worker:
         # like kill -9 rather than let faust commit the batch.
         log.critical("stage_failed", stage=stage, error=repr(error), exc_info=error)
         os._exit(70)
+
+    async def _ingest_agent(self, stream: StreamT) -> None:
+        settings = self.settings
+        async for events in take_batches(stream, settings.batch_size, settings.batch_within):
+            await _finish(self._ingest_batch(events))
 
     async def _episodes_agent(self, stream: StreamT) -> None:
         settings = self.settings
@@ -293,11 +316,60 @@ class Worker:
         async for events in take_batches(stream, settings.batch_size, settings.batch_within):
             await _finish(self._entity_batch(events))
 
-    async def _episode_batch(self, events: Sequence[EventT]) -> None:
+    async def _send_all(self, messages: Any) -> None:
+        """Send (topic, key, value, partition) messages, in order, and wait until the
+        broker has them all."""
+        producer = self.app.producer
+        sent = [await producer.send(topic, key, value, partition, None, None)
+                for topic, key, value, partition in messages]
+        await asyncio.gather(*sent)
+
+    async def _ingest_batch(self, events: Sequence[EventT]) -> None:
         _forget_current_event()
-        settings, producer = self.settings, self.app.producer
+        settings = self.settings
         try:
             records, holes = self._admit(settings.events_topic, events)
+            out = self.ingest_stage.run(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._crash("ingest", error)
+
+        async def write() -> None:
+            await self._send_all(
+                [(settings.episodes_topic, None, value, partition)
+                 for partition, value in out.bundles]
+                + [(settings.dead_letter_topic, key, value, None)
+                   for key, value in out.dead_letters])
+
+        await write_durably("ingest", write)
+        metrics.QUARANTINED.labels("ingest").inc(out.quarantined)
+        for entry in out.critical:
+            log.critical(**entry)
+        metrics.EVENTS_CONSUMED.inc(len(records))
+        for reason, count in out.rejected.items():
+            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+        for entry in out.log:
+            log.warning(**entry)
+        self._applied(settings.events_topic, records)
+        await self._reseek(settings.events_topic, holes)
+
+    async def _idle_marks(self) -> None:
+        """Tell stage 2 which events partitions have had nothing to read for the idle
+        timeout (a quiet partition must not hold the watermark back)."""
+        topic = self.settings.events_topic
+        assigned = [tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic]
+        messages = self.ingest_stage.idle_marks(assigned)
+        if messages:
+            await write_durably("ingest", lambda: self._send_all(
+                [(self.settings.episodes_topic, None, value, partition)
+                 for partition, value in messages]))
+
+    async def _episode_batch(self, events: Sequence[EventT]) -> None:
+        _forget_current_event()
+        settings = self.settings
+        try:
+            records, holes = self._admit(settings.episodes_topic, events)
             # Quarantines what raises on one record (unless on_internal_error=stop).
             out = self.episode_stage.run(records, self.episodes)
         except asyncio.CancelledError:
@@ -306,14 +378,11 @@ class Worker:
             self._crash("episodes", error)
 
         async def write() -> None:
-            sent = []
-            for partition, value in out.bundles:
-                sent.append(await producer.send(settings.observations_topic, None, value,
-                                                partition, None, None))
-            for key, value in out.dead_letters:
-                sent.append(await producer.send(settings.dead_letter_topic, key, value,
-                                                None, None, None))
-            await asyncio.gather(*sent)
+            await self._send_all(
+                [(settings.observations_topic, None, value, partition)
+                 for partition, value in out.bundles]
+                + [(settings.dead_letter_topic, key, value, None)
+                   for key, value in out.dead_letters])
             sent = []
             for partition, writes in out.writes.items():
                 sent += await write_partition(self.episodes, partition, writes)
@@ -323,15 +392,16 @@ class Worker:
         metrics.QUARANTINED.labels("episodes").inc(out.quarantined)
         for entry in out.critical:
             log.critical(**entry)
-        metrics.EVENTS_CONSUMED.inc(len(records))
         metrics.EVENTS_ACCEPTED.inc(out.accepted)
         metrics.EVENTS_SKIPPED.inc(out.skipped)
+        metrics.LATE.labels("episodes").inc(out.late)
+        metrics.HELD.labels("episodes").set(out.held)
         for reason, count in out.rejected.items():
             metrics.EVENTS_REJECTED.labels(reason).inc(count)
         for entry in out.log:
             log.warning(**entry)
-        self._applied(settings.events_topic, records)
-        await self._reseek(settings.events_topic, holes)
+        self._applied(settings.episodes_topic, records, self.episode_stage.lowest_held)
+        await self._reseek(settings.episodes_topic, holes)
 
     async def _entity_batch(self, events: Sequence[EventT]) -> None:
         _forget_current_event()
@@ -365,6 +435,8 @@ class Worker:
             log.critical(**entry)
         metrics.OBSERVATIONS_APPLIED.inc(out.applied)
         metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
+        metrics.LATE.labels("entities").inc(out.late)
+        metrics.HELD.labels("entities").set(out.held)
         for _, _, signal, source_ms in out.signals:
             metrics.SIGNALS.labels(signal.level.value, signal.direction.value).inc()
             if source_ms:
@@ -372,8 +444,9 @@ class Worker:
             log.info("signal_published", signal_id=signal.signal_id,
                      metric=signal.metric, entity_type=signal.entity_type,
                      entity_id=signal.entity_id, level=signal.level.value,
-                     direction=signal.direction.value, event_id=signal.event_id)
-        self._applied(settings.observations_topic, records)
+                     direction=signal.direction.value, event_id=signal.event_id,
+                     late=bool(signal.late))
+        self._applied(settings.observations_topic, records, self.entity_stage.lowest_held)
         await self._reseek(settings.observations_topic, holes)
 
     def _admit(self, topic: str, events: Sequence[EventT]
@@ -384,10 +457,15 @@ class Worker:
         records = [r for r in _records(events) if r.partition in held]
         return self.order.admit(topic, records)
 
-    def _applied(self, topic: str, records: Sequence[Record]) -> None:
-        """The batch's effects are durable: its offsets may be committed."""
+    def _applied(self, topic: str, records: Sequence[Record],
+                 lowest_held: Any = None) -> None:
+        """The batch's effects are durable: its offsets may be committed, up to the
+        earliest record the stage still holds (read again after a restart)."""
         for partition in {record.partition for record in records}:
             position = self.order.next_offset(topic, partition)
+            held = lowest_held(partition) if lowest_held is not None else None
+            if held is not None:
+                position = held if position is None else min(position, held)
             if position is not None:
                 self.commit_offsets[topic, partition] = position
 
@@ -415,6 +493,23 @@ class Worker:
         self.order.forget(revoked)
         for tp in revoked:
             self.commit_offsets.pop((tp.topic, tp.partition), None)
+            self._revoked.add((tp.topic, tp.partition))
+
+    async def _on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
+        """What the stages held for a partition now gone is dropped (its next owner reads
+        it again from the committed offset); a partition kept keeps it (a copy read
+        again after a re-seek is dropped by the buffer)."""
+        settings, kept = self.settings, {(tp.topic, tp.partition) for tp in assigned}
+        for topic, partition in self._revoked - kept:
+            if topic == settings.episodes_topic:
+                self.episode_stage.forget(partition)
+            elif topic == settings.observations_topic:
+                self.entity_stage.forget(partition)
+            elif topic == settings.events_topic:
+                self.ingest_stage.revoked([partition])
+        self._revoked.clear()
+        self.ingest_stage.assigned(tp.partition for tp in assigned
+                                   if tp.topic == settings.events_topic)
 
     async def _gauges(self) -> None:
         consumer = self.app.consumer

@@ -12,7 +12,7 @@ and makes faust commit what :class:`DeliveryOrder` says is applied.
 The order per partition starts at the first record delivered after an assignment (the
 consumer starts from the committed offset) and then admits only the next offset:
 
->>> from streams.worker.stages import Record
+>>> from streams.worker.records import Record
 >>> def delivered(*offsets): return [Record(0, offset, b"") for offset in offsets]
 >>> def offsets(records): return [record.offset for record in records]
 >>> order = DeliveryOrder()

@@ -14,6 +14,12 @@ OBSERVATIONS_APPLIED = Counter("vigil_observations_applied_total",
                                "Observations applied to monitors")
 OBSERVATIONS_SKIPPED = Counter("vigil_observations_redelivered_skipped_total",
                                "Redelivered observations already applied")
+LATE = Counter("vigil_late_observations_total",
+               "Events (stage episodes) and observations (stage entities) that arrived behind "
+               "the watermark or behind what their episode or entity had taken, applied on "
+               "arrival out of the canonical order; their signals say late", ["stage"])
+HELD = Gauge("vigil_held_items", "Items a stage holds until the watermark passes them",
+             ["stage"])
 SIGNALS = Counter("vigil_signals_total", "Signals published", ["level", "direction"])
 LATENCY = Histogram(
     "vigil_signal_latency_seconds",

@@ -138,17 +138,18 @@ def test_recording_stage_feeds_the_history_from_a_batch() -> None:
 
     from streams.pipeline.config import load_config
     from streams.pipeline.core import Pipeline
-    from streams.worker.stages import EntityStage, Record
+    from streams.worker.entity_stage import EntityStage
+    from streams.worker.records import Record
 
     pipeline = Pipeline(load_config(Path(__file__).resolve().parents[2] / "streams" /
                                     "samples" / "demo.yaml"))
     history = ChartHistory()
-    stage = RecordingEntityStage(EntityStage(pipeline), history)
-    records = [Record(0, i, json.dumps({
+    stage = RecordingEntityStage(EntityStage(pipeline, 1), history)
+    records = [Record(0, i, json.dumps({"i": [{
         "metric": "death_30d", "entity": ["provider", "R1A"], "values": [1, 0.05],
-        "src": [0, i, 0], "ts": None, "event_id": f"e{i}", "episode_id": None,
-        "occurred_at": "2026-01-01T00:00:00+00:00", "provider": "R1A"}).encode())
-        for i in range(8)]
+        "q": "0", "s": i, "k": [i, f"e{i}", "t", 0], "ts": None, "event_id": f"e{i}",
+        "episode_id": None, "occurred_at": "2026-01-01T00:00:00+00:00", "provider": "R1A"}],
+        "m": ["0", i + 1, False, [i, 0]]}).encode()) for i in range(8)]
     out = stage.run(records, {})
     assert out.applied == 8 and out.signals  # eight deaths at 5% risk: an alarm
     view = chart_view(history.series("death_30d", "provider", "R1A"))

@@ -25,6 +25,7 @@ from streams.contract.rejections import rejection_record
 from streams.kafka.producer import event_keys
 from streams.pipeline.config import VigilConfig, parse_config
 from streams.pipeline.core import Pipeline, PipelineState
+from streams.pipeline.order import EventKey, event_key
 from streams.synthetic import nhs_number
 from tests.support.configs import EXAMPLE as CONFIG_EXAMPLE
 from tests.support.events import outcome, procedure
@@ -137,6 +138,11 @@ def _is_valid(line: bytes) -> bool:
     return True
 
 
+def canonical_key(line: bytes) -> EventKey:
+    event = parse_event(line, KEY)
+    return event_key(event.occurred_at, event.event_id, line)
+
+
 def replay_signals(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                                 list[bool]]:
     """The replay path (``Pipeline.process``, as ``vigil replay``), building each rejected
@@ -197,7 +203,8 @@ def test_hostile_lines_are_only_rejections_in_the_worker_stages(data):
     lines = interleave(data.draw, hostile)
     signals, monitors = worker_run(config(), tuple(lines), batch=37)
     assert (signals, monitors) == clean_worker()
-    replayed, _, _ = replay_signals(list(clean_lines()))
+    # The worker applies the canonical order; replay of the clean lines in that order.
+    replayed, _, _ = replay_signals(sorted(clean_lines(), key=canonical_key))
     assert sorted(signals) == sorted(s["signal_id"] for s in replayed)
 
 

@@ -20,7 +20,8 @@ from streams.kafka.producer import event_keys
 from streams.pipeline.config import parse_config
 from streams.pipeline.core import Pipeline, PipelineState
 from streams.pipeline.replay import replay
-from streams.worker.stages import EpisodeStage, Record, dead_letter
+from streams.worker.ingest_stage import IngestStage, dead_letter
+from streams.worker.records import Record
 from tests.support.configs import EXAMPLE as CONFIG_EXAMPLE
 from tests.support.events import procedure
 
@@ -140,7 +141,7 @@ def test_deep_nesting_is_a_rejection_everywhere(tmp_path):
     summary = replay([DEEP, json.dumps(procedure("ok", died=True)).encode()], pipeline,
                      tmp_path, KEY)
     assert (summary.accepted, dict(summary.rejected)) == (1, {"invalid_json": 1})
-    batch = EpisodeStage(pipeline, KEY).run([Record(0, 0, DEEP)], {})
+    batch = IngestStage(KEY, 1, 1.0).run([Record(0, 0, DEEP)])
     assert dict(batch.rejected) == {"invalid_json": 1} and len(batch.dead_letters) == 1
     assert list(event_keys(iter([DEEP]))) == [(None, DEEP)]
 
@@ -149,8 +150,7 @@ def test_a_dead_letter_fits_in_a_broker_message():
     # Before: a 200 kB line of control characters became a 1.2 MB dead letter (each byte
     # escaped as \u00XX), beyond the broker's 1 MB limit: MessageSizeTooLargeError.
     raw = b'{"event_id": "big", "x": "' + b"\x01" * 200_000 + b'"}'
-    batch = EpisodeStage(Pipeline(parse_config(CONFIG_EXAMPLE)), KEY).run(
-        [Record(0, 0, raw)], {})
+    batch = IngestStage(KEY, 1, 1.0).run([Record(0, 0, raw)])
     ((_, value),) = batch.dead_letters
     assert len(value) < 200_000
     letter = json.loads(value)

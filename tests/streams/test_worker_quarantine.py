@@ -17,7 +17,7 @@ from streams.pipeline.config import load_config
 from streams.pipeline.core import Pipeline
 from streams.pipeline.replay import replay
 from streams.worker.quarantine import stack_fingerprint
-from streams.worker.stages import EntityStage, EpisodeStage, Record, monitor_state
+from tests.support.stage_runs import LONG_LATENESS, Stages
 
 KEY = Pseudonymiser(b"k" * 32)
 NHS = "9998753473"  # in the sample's proc-2026-5
@@ -47,35 +47,15 @@ def _replay(tmp_path: Path, lines: list[bytes]) -> tuple[set[str], list[dict[str
 
 def _run(pipeline: Pipeline, lines: list[bytes], on_internal_error: str = "quarantine"
          ) -> tuple[set[str], list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
-    """Both stages in batches of 300 / 250: (signals, monitors, dead letters, critical
-    log lines)."""
-    episodes = EpisodeStage(pipeline, KEY, on_internal_error=on_internal_error)  # type: ignore[arg-type]
-    entities = EntityStage(pipeline, on_internal_error=on_internal_error)  # type: ignore[arg-type]
-    t1: dict[str, Any] = {}
-    t2: dict[str, Any] = {}
-    observations: list[bytes] = []
-    signals: dict[str, dict[str, Any]] = {}
-    dead: list[dict[str, Any]] = []
-    critical: list[Any] = []
-    read = 0
-    records = [Record(0, i, line) for i, line in enumerate(lines)]
-    for start in range(0, len(records), 300):
-        out = episodes.run(records[start:start + 300], t1)
-        observations += [v for _, v in out.bundles]
-        dead += [json.loads(v) for _, v in out.dead_letters]
-        critical += out.critical
-        t1.update(out.writes[0])
-        while read < len(observations):
-            chunk = observations[read:read + 250]
-            out2 = entities.run([Record(0, read + i, v) for i, v in enumerate(chunk)], t2)
-            signals.update({s.signal_id: s.to_dict() for _, _, s, _ in out2.signals})
-            dead += [json.loads(v) for _, v in out2.dead_letters]
-            critical += out2.critical
-            t2.update(out2.writes.get(0, {}))
-            read += len(chunk)
-    state = monitor_state(pipeline, t2.items())
-    return ({json.dumps(s, sort_keys=True) for s in signals.values()},
-            list(pipeline.monitor_records(state)), dead, critical)
+    """The three stages in batches of 300 / 250: (signals, monitors, dead letters,
+    critical log lines)."""
+    stages = Stages(pipeline, 1, LONG_LATENESS, KEY, on_internal_error)  # type: ignore[arg-type]
+    stages.feed(stages.events(lines), 300)
+    stages.pump(250)
+    stages.idle()
+    stages.pump(250)
+    return ({json.dumps(s, sort_keys=True) for s in stages.signals.values()},
+            stages.monitors(pipeline.config), stages.dead_letters, stages.critical)
 
 
 def _poison_observe(monkeypatch: pytest.MonkeyPatch, event_id: str) -> None:
@@ -83,8 +63,8 @@ def _poison_observe(monkeypatch: pytest.MonkeyPatch, event_id: str) -> None:
     edited in place must be put back)."""
     original = Pipeline.observe
 
-    def observe(self: Pipeline, event: Any, state: Any) -> Any:
-        result = original(self, event, state)
+    def observe(self: Pipeline, event: Any, state: Any, ref: Any = None) -> Any:
+        result = original(self, event, state, ref)
         if event.event_id == event_id:
             raise RuntimeError(f"bug on {event_id} for patient {NHS}")
         return result

@@ -98,9 +98,12 @@ async def _partitions(consumer: Any, topic: str) -> set[int]:
 
 def wait_done(broker: EmbeddedBroker, env: dict[str, str], stall: float = 60.0,
               limit: float = 900.0) -> None:
-    """Wait until both stages have committed to the end of their topics; fail only when
-    the committed offsets have not moved for ``stall`` seconds (or after ``limit``)."""
-    topics = [env["VIGIL_EVENTS_TOPIC"], env["VIGIL_OBSERVATIONS_TOPIC"]]
+    """Wait until every stage has committed to the end of its topic (a stage commits no
+    further than what it still holds, so this waits for the watermark or the idle flush
+    too); fail only when the committed offsets have not moved for ``stall`` seconds (or
+    after ``limit``)."""
+    topics = [env["VIGIL_EVENTS_TOPIC"], env["VIGIL_EPISODES_TOPIC"],
+              env["VIGIL_OBSERVATIONS_TOPIC"]]
     started = last_move = time.monotonic()
     streak, last = 0, (-1, -1)
     while True:

@@ -18,7 +18,7 @@ from streams.pipeline.config import load_config
 from streams.pipeline.core import Pipeline
 from streams.pipeline.replay import replay
 from streams.synthetic import SyntheticRegistry, synthetic_events
-from streams.worker.stages import monitor_state
+from streams.worker.entity_stage import monitor_state
 from tests.support.topics import last_values, read_topic, wait_done
 from tests.support.workers import HMAC_KEY, WorkerProcess, vigil
 
@@ -63,7 +63,8 @@ def worker_results(broker: EmbeddedBroker, env: dict[str, str], config: Path = C
         assert signals.setdefault(signal["signal_id"], signal) == signal
     pipeline = Pipeline(load_config(config))
     table = last_values(broker.bootstrap_servers, f"{env['VIGIL_APP_ID']}-monitors-changelog")
-    monitors = list(pipeline.monitor_records(monitor_state(pipeline, table.items())))
+    monitors = list(pipeline.monitor_records(monitor_state(
+        pipeline, table.items(), int(env.get("VIGIL_PARTITIONS", "8")))))
     return signals, monitors, len(published)
 
 

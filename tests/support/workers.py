@@ -32,6 +32,7 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
         "VIGIL_HMAC_KEY": HMAC_KEY,
         "VIGIL_APP_ID": app_id,
         "VIGIL_EVENTS_TOPIC": f"{app_id}.events",
+        "VIGIL_EPISODES_TOPIC": f"{app_id}.episodes",
         "VIGIL_OBSERVATIONS_TOPIC": f"{app_id}.observations",
         "VIGIL_SIGNALS_TOPIC": f"{app_id}.signals",
         "VIGIL_DEAD_LETTER_TOPIC": f"{app_id}.dead-letters",
@@ -39,6 +40,10 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
         "VIGIL_SESSION_TIMEOUT": "6",
         "VIGIL_HEARTBEAT_INTERVAL": "1",
         "VIGIL_LOG_LEVEL": "WARNING",
+        # The tests' files are backfills in event time: outcomes 30 days after their
+        # procedures, read on other partitions; the idle flush applies what is held.
+        "VIGIL_ALLOWED_LATENESS": str(400 * 86_400),
+        "VIGIL_IDLE_TIMEOUT": "2",
     })
     env.update(extra)
     return env
