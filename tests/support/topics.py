@@ -74,6 +74,24 @@ def committed(bootstrap: str, group: str, topics: list[str]) -> tuple[bool, int,
     return asyncio.run(check())
 
 
+def committed_partitions(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offset ``group`` has committed on each partition of ``topic`` (0: none yet)."""
+
+    async def check() -> dict[int, int]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return {p: (await consumer.committed(TopicPartition(topic, p))) or 0
+                    for p in sorted(await _partitions(consumer, topic))}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(check())
+
+
 async def _highwaters(consumer: Any, tps: list[Any], timeout: float = 10.0) -> dict[Any, int]:
     consumer.assign(tps)
     for tp in tps:
@@ -98,12 +116,18 @@ async def _partitions(consumer: Any, topic: str) -> set[int]:
 
 def wait_done(broker: EmbeddedBroker, env: dict[str, str], stall: float = 60.0,
               limit: float = 900.0) -> None:
-    """Wait until every stage has committed to the end of its topic (a stage commits no
-    further than what it still holds, so this waits for the watermark or the idle flush
-    too); fail only when the committed offsets have not moved for ``stall`` seconds (or
-    after ``limit``)."""
-    topics = [env["VIGIL_EVENTS_TOPIC"], env["VIGIL_EPISODES_TOPIC"],
-              env["VIGIL_OBSERVATIONS_TOPIC"]]
+    """Wait until every stage has committed to the end of its input topic; fail only when
+    the committed offsets have not moved for ``stall`` seconds (or after ``limit``).
+
+    The inputs are the events and observations topics and, where ``env`` names it, the
+    episodes topic (issue 12's repartition by episode id). For a worker that holds
+    observations until the event-time watermark passes them, this counts on its committing
+    an input offset only once what it read before it has been released: the end of a
+    stream is then done only after ``VIGIL_IDLE_TIMEOUT`` has flushed it. A topic that does
+    not exist (yet) is left out."""
+    topics = [env["VIGIL_EVENTS_TOPIC"], env["VIGIL_OBSERVATIONS_TOPIC"]]
+    if env.get("VIGIL_EPISODES_TOPIC"):
+        topics.append(env["VIGIL_EPISODES_TOPIC"])
     started = last_move = time.monotonic()
     streak, last = 0, (-1, -1)
     while True:

@@ -34,6 +34,7 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
         "VIGIL_EVENTS_TOPIC": f"{app_id}.events",
         "VIGIL_EPISODES_TOPIC": f"{app_id}.episodes",
         "VIGIL_OBSERVATIONS_TOPIC": f"{app_id}.observations",
+        "VIGIL_EPISODES_TOPIC": f"{app_id}.episodes",
         "VIGIL_SIGNALS_TOPIC": f"{app_id}.signals",
         "VIGIL_DEAD_LETTER_TOPIC": f"{app_id}.dead-letters",
         "VIGIL_PARTITIONS": str(partitions),
@@ -107,3 +108,14 @@ def wait_ready(workers: list[WorkerProcess], timeout: float = 60) -> None:
         assert not exited, f"a worker exited ({exited}) before it became ready"
         assert time.monotonic() < deadline, f"the workers were not ready within {timeout} s"
         time.sleep(0.5)  # poll interval, not a wait for readiness
+
+
+def metric_total(worker: WorkerProcess, name: str) -> float | None:
+    """The sum over labels of the Prometheus sample ``name`` on a running worker's
+    ``/metrics``; ``None`` when the page has no such sample."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics",
+                                timeout=10) as answer:
+        page = answer.read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+              if line.split("{", 1)[0].split(" ", 1)[0] == name]
+    return sum(values) if values else None
