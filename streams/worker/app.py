@@ -356,10 +356,26 @@ class Worker:
 
     async def _idle_marks(self) -> None:
         """Tell stage 2 which events partitions have had nothing to read for the idle
-        timeout (a quiet partition must not hold the watermark back)."""
-        topic = self.settings.events_topic
-        assigned = [tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic]
-        messages = self.ingest_stage.idle_marks(assigned)
+        timeout (a quiet partition must not hold the watermark back). Only once the worker
+        is ready, and only for partitions read to their end: a worker recovering its
+        tables, or behind, has not read what is there."""
+        if not self.ready():
+            return
+        topic, consumer = self.settings.events_topic, self.app.consumer
+        assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
+
+        def caught_up(partition: int) -> bool:
+            tp = next(tp for tp in assigned if tp.partition == partition)
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not fetched yet
+                return False
+            position = self.order.next_offset(topic, partition)
+            if position is None:
+                position = self.commit_offsets.get((topic, partition), 0)
+            return highwater is not None and position >= highwater
+
+        messages = self.ingest_stage.idle_marks([tp.partition for tp in assigned], caught_up)
         if messages:
             await write_durably("ingest", lambda: self._send_all(
                 [(self.settings.episodes_topic, None, value, partition)

@@ -21,6 +21,7 @@ if its key is at or below its entity's ``k``, and held otherwise.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,9 +99,11 @@ class _Entities:
                 self.last[key], self.loaded[key] = None, None
             else:
                 self.last[key] = ObservationKey(*stored["k"]) if stored.get("k") else None
-                self.loaded[key] = stored["m"]
+                # A copy: a monitor may keep (and change) what it is loaded from, and the
+                # stored value is the table's, the changelog's ``prev`` until written.
+                self.loaded[key] = copy.deepcopy(stored["m"])
                 self.state.entities[_entity(key)] = self.pipeline.load_entity(
-                    _entity(key), stored["m"])
+                    _entity(key), copy.deepcopy(stored["m"]))
         return self.last[key]
 
     def rebuild(self, key: str) -> None:

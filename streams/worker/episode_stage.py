@@ -96,10 +96,14 @@ class _Partition:
         self.out: dict[int, list[dict[str, Any]]] = {}
 
     def route(self, route: str) -> dict[str, Any]:
+        """The route's record, as a copy the batch may change: the stored value is the
+        table's (and, until written, the changelog's ``prev``), never edited in place."""
         if route not in self.routes:
             stored = self.view.read(f"r:{route}")
-            self.routes[route] = stored if stored is not None else {
-                "seen": {}, "pending": None, "orphans": [], "last": None}
+            self.routes[route] = {"seen": {}, "pending": None, "orphans": [], "last": None
+                                  } if stored is None else {
+                "seen": dict(stored["seen"]), "pending": stored["pending"],
+                "orphans": list(stored["orphans"]), "last": stored["last"]}
         return self.routes[route]
 
     def save(self) -> None:
@@ -251,7 +255,7 @@ class EpisodeStage:
             result.rejected[error.code] += 1
             result.dead_letters.append((None, dumps({
                 "event_id": key.event_id, "reason_code": error.code, "reason": error.reason,
-                "source": item["src"]})))
+                "source": item["src"], "raw": str(item.get("ev", ""))[:RAW_LIMIT]})))
             result.log.append({"event": "event_rejected", "event_id": key.event_id,
                                "reason_code": error.code, "source": item["src"]})
             self._rejected_orphans(state, result)
@@ -302,7 +306,7 @@ class EpisodeStage:
             result.accepted -= 1
             result.dead_letters.append((None, dumps({
                 "event_id": orphan.event_id, "reason_code": error.code,
-                "reason": error.reason, "source": orphan.ref})))
+                "reason": error.reason, "source": orphan.ref, "raw": ""})))
         state.rejected.clear()
 
     def _quarantine(self, record: Record, error: Exception, result: EpisodeBatch) -> None:

@@ -114,12 +114,19 @@ class IngestStage:
                     result.bundles.append((partition, dumps(message)))
         return result
 
-    def idle_marks(self, assigned: Iterable[int]) -> list[tuple[int, bytes]]:
+    def idle_marks(self, assigned: Iterable[int],
+                   caught_up: Callable[[int], bool] = lambda partition: True
+                   ) -> list[tuple[int, bytes]]:
         """Messages announcing the assigned partitions that have had nothing to read for
-        the idle timeout (each once, until it is read again)."""
+        the idle timeout (each once, until it is read again). A partition with records
+        still to read (``caught_up`` false: a worker recovering its tables, or behind)
+        is not idle, however long since it was last read."""
         now = self.clock()
         marks = []
         for partition in assigned:
+            if not caught_up(partition):
+                self.last_read[partition] = now
+                continue
             since = self.last_read.setdefault(partition, now)
             if not self.idle.get(partition) and now - since >= self.idle_timeout:
                 self.idle[partition] = True

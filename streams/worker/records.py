@@ -78,7 +78,8 @@ def chunks(items: list[Any], size: int = BUNDLE_SIZE) -> list[list[Any]]:
 
 
 class PartitionView:
-    """Reads and batch-local writes of one input partition's table records."""
+    """Reads and batch-local writes of one input partition's table records. A value read
+    is the table's own object: a stage copies what it changes (``write`` a new value)."""
 
     __slots__ = ("batch_end", "mark", "original", "overlay", "partition", "stale", "table",
                  "watermark")

@@ -234,7 +234,8 @@ def test_outcomes_of_no_key_behind_the_watermark_are_late_not_lost(
     provider's last other event less the lateness, since the watermark had passed that
     when the outcomes were sent."""
     rest, outcomes = _split(data)
-    env = worker_env(broker, partitions=PARTITIONS, VIGIL_IDLE_TIMEOUT="2")
+    env = worker_env(broker, partitions=PARTITIONS, VIGIL_IDLE_TIMEOUT="2",
+                     VIGIL_ALLOWED_LATENESS=str(_default_lateness()))
     create_events_topic(env)
     worker = WorkerProcess(env, data.config, tmp_path / "worker.log")
     try:

@@ -36,10 +36,10 @@ from streams.pipeline.core import Pipeline
 _observe, _apply = Pipeline.observe, Pipeline.apply
 
 
-def observe(self, event, state):
+def observe(self, event, state, ref=None):
     if event.event_id == {stage1!r}:
         raise RuntimeError("injected stage-1 bug")
-    return _observe(self, event, state)
+    return _observe(self, event, state, ref)
 
 
 def apply(self, observation, state):

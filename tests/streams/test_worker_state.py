@@ -90,12 +90,12 @@ def test_any_keying_and_partitioning_equals_replay(tmp_path: Path, partitions: i
     assert len(stages.dead_letters) == rejected
 
 
-def _crashing_run(lines: list[bytes], seed: int) -> Stages:
+def _crashing_run(lines: list[bytes], seed: int, lateness_us: int = LONG_LATENESS) -> Stages:
     """Stages 2 and 3 crash at random: a batch's outputs are sent and some of its writes
     reach the table (each crash cuts the writes of one partition short), then the stage
     forgets what it held and reads again from its last commit."""
     config = _config()
-    stages = Stages(Pipeline(config), 3, LONG_LATENESS, KEY)
+    stages = Stages(Pipeline(config), 3, lateness_us, KEY)
     rng = random.Random(seed)
     stages.feed(stages.events(lines, _random_key(seed)), 29)
     committed = {topic: [0] * 3 for topic in stages.topics}
@@ -130,11 +130,14 @@ def _crashing_run(lines: list[bytes], seed: int) -> Stages:
     return stages
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_crashes_mid_batch_then_redelivery_equal_replay(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed,lateness_days", [(1, 400), (2, 400), (3, 7), (4, 7)])
+def test_crashes_mid_batch_then_redelivery_equal_replay(tmp_path: Path, seed: int,
+                                                        lateness_days: int) -> None:
+    """With 400 days of lateness everything is held to the end (the idle flush); with 7,
+    the watermark releases observations all along."""
     lines = _events()
     signals, monitors, rejected = _replay(tmp_path, lines)
-    stages = _crashing_run(lines, seed)
+    stages = _crashing_run(lines, seed, lateness_days * 86_400 * 1_000_000)
     assert stages.signals == signals
     assert stages.monitors(_config()) == monitors
     # A dead letter of a batch cut short may be published again (same source).

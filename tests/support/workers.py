@@ -34,7 +34,6 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
         "VIGIL_EVENTS_TOPIC": f"{app_id}.events",
         "VIGIL_EPISODES_TOPIC": f"{app_id}.episodes",
         "VIGIL_OBSERVATIONS_TOPIC": f"{app_id}.observations",
-        "VIGIL_EPISODES_TOPIC": f"{app_id}.episodes",
         "VIGIL_SIGNALS_TOPIC": f"{app_id}.signals",
         "VIGIL_DEAD_LETTER_TOPIC": f"{app_id}.dead-letters",
         "VIGIL_PARTITIONS": str(partitions),
