@@ -102,6 +102,13 @@ class RiskAdjustedCusum(FieldState):
         """``worse`` for R > 1, ``better`` for R < 1."""
         return self._direction
 
+    def set_limits(self, alarm_h: float, alert_h: float | None) -> None:
+        """New limits (a per-entity calibration, ``signals.entity_limits``); the statistic
+        goes on from where it is."""
+        check_limits(alarm_h, alert_h)
+        self.alarm_h, self.alert_h = alarm_h, alert_h
+        self._first_limit = alarm_h if alert_h is None else alert_h
+
     def update(self, observation: Outcome) -> Crossing | None:
         """Add one patient with outcome ``y`` and predicted risk ``p``; return a crossing."""
         y, p = observation
@@ -122,13 +129,28 @@ class RiskAdjustedCusum(FieldState):
         return crossing
 
 
+UNCALIBRATED = 1e9
+"""The limit a per-entity chart holds until its entity's baseline has been read (it is
+not updated before then)."""
+
+
 class RaCusumConfig(CusumLimits):
-    """A risk-adjusted CUSUM in a metric config. Give ``alarm_h``, or ``target_arl0`` to have
-    Vigil calibrate it from the metric's baseline patient mix."""
+    """A risk-adjusted CUSUM in a metric config. Give ``alarm_h``; or ``target_arl0`` to have
+    Vigil calibrate it from the metric's baseline patient mix; or
+    ``false_alarm_probability`` (and ``alert_false_alarm_probability``) over
+    ``horizon_days``, to have each entity's chart calibrated for its own volume and mix
+    from the metric's baseline period (``signals.entity_limits``)."""
 
     kind: Literal["ra_cusum"]
     odds_ratio: Annotated[float, Field(gt=0)]
     target_arl0: Annotated[float, Field(gt=1)] | None = None
+    false_alarm_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """In control, the probability that the entity's chart alarms within the horizon."""
+    alert_false_alarm_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """The same for the alert limit (larger: the alert comes first)."""
+    horizon_days: Annotated[float, Field(gt=0)] = 365.0
+    """The horizon of both probabilities, in days of event time; limits are recalibrated
+    at the end of each."""
     _calibration: dict[str, Any] | None = PrivateAttr(default=None)
 
     @property
@@ -143,13 +165,36 @@ class RaCusumConfig(CusumLimits):
     def _check(self) -> RaCusumConfig:
         if self.odds_ratio == 1:
             raise ValueError("odds_ratio 1 detects no change: use > 1 (worse) or < 1 (better)")
-        if self.target_arl0 is not None and self.alarm_h is not None:
-            raise ValueError("give alarm_h or target_arl0, not both")
-        if self.target_arl0 is None:
+        given = [name for name, value in (("alarm_h", self.alarm_h),
+                                          ("target_arl0", self.target_arl0),
+                                          ("false_alarm_probability",
+                                           self.false_alarm_probability)) if value is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of alarm_h, target_arl0, false_alarm_probability, "
+                             f"not {' and '.join(given)}")
+        if self.false_alarm_probability is not None:
+            if self.alert_h is not None:
+                raise ValueError("with false_alarm_probability give "
+                                 "alert_false_alarm_probability, not alert_h")
+            alert = self.alert_false_alarm_probability
+            if alert is not None and alert <= self.false_alarm_probability:
+                raise ValueError("alert_false_alarm_probability must be above "
+                                 "false_alarm_probability (the alert comes first)")
+        elif self.alert_false_alarm_probability is not None:
+            raise ValueError("alert_false_alarm_probability needs false_alarm_probability")
+        elif self.target_arl0 is None:
             self.check_limits()
         return self
 
+    @property
+    def per_entity(self) -> bool:
+        """Whether each entity's chart gets its own limits."""
+        return self.false_alarm_probability is not None
+
     def build(self, context: BuildContext) -> RiskAdjustedCusum:
+        if self.per_entity:
+            alert = UNCALIBRATED / 2 if self.alert_false_alarm_probability else None
+            return RiskAdjustedCusum(self.odds_ratio, UNCALIBRATED, alert)
         if self.alarm_h is None:
             raise ValueError(f"monitor {self.name}: target_arl0 has not been calibrated")
         return RiskAdjustedCusum(self.odds_ratio, self.alarm_h, self.alert_h)

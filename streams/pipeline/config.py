@@ -126,14 +126,16 @@ def calibrate_config(config: VigilConfig, base: Path, source: str) -> VigilConfi
     its metric's baseline patient mix, and record how (``calibration``)."""
     problems = []
     for i, metric in enumerate(config.metrics):
-        if not isinstance(metric, BinaryOutcomeMetric) or metric.baseline is None:
+        if not isinstance(metric, BinaryOutcomeMetric) or metric.baseline is None \
+                or metric.baseline.risks is None:
             continue
+        if not metric.baseline.risks.is_absolute():  # relative to the config file
+            object.__setattr__(metric.baseline, "risks", base / metric.baseline.risks)
         targets = [m for m in metric.monitors
                    if isinstance(m, RaCusumConfig) and m.target_arl0 is not None]
         if not targets:
             continue
         path = metric.baseline.risks
-        path = path if path.is_absolute() else base / path
         try:
             risks = read_risks(path)
         except (OSError, ValueError) as error:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,10 +27,11 @@ from pydantic import (
 )
 
 from signals import segments
+from signals.entity_limits import RiskMix, entity_limit
 from signals.monitor import Monitor
 from signals.monitor_config import BuildContext, MonitorConfig
 from signals.observations import MonthlyOutcome, Outcome
-from signals.ra_cusum import RaCusumConfig
+from signals.ra_cusum import RaCusumConfig, RiskAdjustedCusum
 from signals.risk_model import LogisticRiskModel
 from streams.contract.events import Event, InvalidEvent, ProcedureEvent
 from streams.pipeline.config_types import (
@@ -110,11 +112,34 @@ class DriftConfig(BaseModel):
 
 
 class BaselineConfig(BaseModel):
-    """The in-control patient mix that ``target_arl0`` monitors are calibrated on: a file of
-    predicted risks, one per line (relative paths are relative to the config file)."""
+    """The in-control baseline: ``risks``, a file of predicted risks, one per line (the
+    patient mix ``target_arl0`` monitors are calibrated on, and the national mix of an
+    entity with no baseline cases of its own; relative paths are relative to the config
+    file); and/or ``until``, the end of a baseline period in the event stream itself.
+
+    With ``until``, events of the metric before it are not monitored: they give each
+    entity's volume (cases from ``since``, default a year before ``until``) and case mix,
+    on which its ``false_alarm_probability`` monitors are calibrated at its first case from
+    ``until`` (an entity with fewer than ``min_cases`` is calibrated on ``min_cases``
+    patients; one with none, on the ``risks`` mix if given, else on its first patient)."""
 
     model_config = STRICT
-    risks: Path
+    risks: Path | None = None
+    until: date | None = None
+    since: date | None = None
+    min_cases: Annotated[int, Field(ge=1)] = 50
+
+    @model_validator(mode="after")
+    def _something(self) -> BaselineConfig:
+        if self.risks is None and self.until is None:
+            raise ValueError("give risks (a file of predicted risks) or until (a date)")
+        if self.since is not None and (self.until is None or self.since >= self.until):
+            raise ValueError("since must come before until")
+        return self
+
+    def period_days(self) -> float:
+        assert self.until is not None
+        return float((self.until - self.since).days) if self.since is not None else 365.0
 
 
 class BinaryOutcomeMetric(BaseModel):
@@ -141,10 +166,17 @@ class BinaryOutcomeMetric(BaseModel):
         unique_monitor_names(self.monitors)
         needs_baseline = [m.name for m in self.monitors
                           if isinstance(m, RaCusumConfig) and m.target_arl0 is not None]
-        if needs_baseline and self.baseline is None:
+        if needs_baseline and (self.baseline is None or self.baseline.risks is None):
             raise ValueError(
                 f"monitors {', '.join(map(str, needs_baseline))} give target_arl0: "
                 "declare the baseline patient mix (baseline: {risks: FILE})"
+            )
+        per_entity = [m.name for m in self.monitors
+                      if isinstance(m, RaCusumConfig) and m.per_entity]
+        if per_entity and (self.baseline is None or self.baseline.until is None):
+            raise ValueError(
+                f"monitors {', '.join(map(str, per_entity))} give false_alarm_probability: "
+                "declare the baseline period (baseline: {until: YYYY-MM-DD})"
             )
         return self
 
@@ -153,10 +185,32 @@ class BinaryOutcomeMetric(BaseModel):
 
 
 @dataclass(slots=True)
+class EntityLimits:
+    """An entity's per-entity calibration: its baseline mix, the mix of the horizon in
+    progress, when it was last calibrated, and how, per monitor (None: fixed limits)."""
+
+    baseline: RiskMix = field(default_factory=RiskMix)
+    current: RiskMix = field(default_factory=RiskMix)
+    calibrated_at: str | None = None
+    calibrations: list[dict[str, Any] | None] = field(default_factory=list)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"baseline": self.baseline.to_state(), "current": self.current.to_state(),
+                "calibrated_at": self.calibrated_at, "calibrations": self.calibrations}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EntityLimits:
+        return cls(RiskMix.from_state(state["baseline"]), RiskMix.from_state(state["current"]),
+                   state["calibrated_at"], list(state["calibrations"]))
+
+
+@dataclass(slots=True)
 class Charts:
-    """An entity's configured monitors, in config order."""
+    """An entity's configured monitors, in config order (and, when the metric has
+    per-entity limits, their calibration)."""
 
     monitors: list[Monitor]
+    limits: EntityLimits | None = None
 
 
 @dataclass(slots=True)
@@ -206,6 +260,13 @@ class BinaryOutcome:
         self.monthly = tuple(MONITORS[kind].observation_type is MonthlyOutcome
                              for kind in self.monitor_kinds)
         self.needs_month = any(self.monthly)
+        baseline = config.baseline
+        self.until = None if baseline is None or baseline.until is None else datetime(
+            baseline.until.year, baseline.until.month, baseline.until.day, tzinfo=UTC)
+        """Before it, observations are the baseline, not monitored."""
+        self.per_entity = tuple(isinstance(m, RaCusumConfig) and m.per_entity
+                                for m in config.monitors)
+        self._national: RiskMix | None = None
 
     def feature_values(self, event: ProcedureEvent) -> tuple[Any, ...]:
         """The event's values of the risk model's features, in ``feature_paths()`` order;
@@ -277,7 +338,10 @@ class BinaryOutcome:
             return NationalDrift(CalibrationDrift(
                 drift.detector, {"delta": drift.delta} if drift.detector == "adwin" else {}))
         context = BuildContext()
-        return Charts([m.build(context) for m in self.config.monitors])
+        charts = Charts([m.build(context) for m in self.config.monitors])
+        if any(self.per_entity):
+            charts.limits = EntityLimits(calibrations=[None] * len(self.per_entity))
+        return charts
 
     def apply(self, observation: Observation, entity_type: str,
               state: Charts | NationalDrift) -> list[Finding]:
@@ -285,6 +349,14 @@ class BinaryOutcome:
         assert isinstance(outcome, Outcome)
         if isinstance(state, NationalDrift):
             return self._drift(outcome, state.drift)
+        if self.until is not None:
+            if observation.occurred_at < self.until:
+                if state.limits is not None:
+                    state.limits.baseline.add(outcome.p)
+                return []  # the baseline period: read, not monitored
+            if state.limits is not None:
+                self._calibrate(state, state.limits, observation.occurred_at, outcome.p)
+                state.limits.current.add(outcome.p)
         monthly = None
         if self.needs_month:
             at = observation.occurred_at
@@ -294,12 +366,78 @@ class BinaryOutcome:
             is_monthly = self.monthly[index] if monthly is not None else False
             crossing = monitor.update(monthly if is_monthly else outcome)
             if crossing is not None:
+                details = {"rule": getattr(monitor, "last_rule", None)} if is_monthly else None
+                if state.limits is not None and state.limits.calibrations[index]:
+                    details = {"calibration": state.limits.calibrations[index]}
                 findings.append(Finding(
                     self.monitor_names[index], self.monitor_kinds[index], crossing,
                     crossing.direction.value, monitor.n, monitor.observed, monitor.expected,
-                    {"rule": getattr(monitor, "last_rule", None)} if is_monthly else None,
+                    details,
                 ))
         return findings
+
+    def _calibrate(self, state: Charts, limits: EntityLimits, at: datetime, p: float) -> None:
+        """Set each per-entity monitor's limits at the entity's first case from ``until``
+        (from its baseline), and again at the end of each horizon (from that horizon's
+        cases); the statistics go on."""
+        baseline = self.config.baseline
+        assert baseline is not None
+        horizon = min(m.horizon_days for m in self.config.monitors
+                      if isinstance(m, RaCusumConfig) and m.per_entity)
+        if limits.calibrated_at is None:
+            mix, period, source = limits.baseline, baseline.period_days(), "baseline"
+        elif at >= datetime.fromisoformat(limits.calibrated_at) + timedelta(days=horizon):
+            mix, period, source = limits.current, horizon, "last horizon"
+        else:
+            return
+        if mix.count == 0:
+            national = self._national_mix()
+            if national is not None:
+                mix, source = national, "national mix (no baseline cases)"
+            else:
+                mix, source = RiskMix(), "first case (no baseline cases)"
+                mix.add(p)
+        for index, (config, own) in enumerate(zip(self.config.monitors, self.per_entity,
+                                                  strict=True)):
+            if not own:
+                continue
+            assert isinstance(config, RaCusumConfig)
+            assert config.false_alarm_probability is not None
+            cases = limits.baseline.count if source == "baseline" else mix.count
+            patients = max(baseline.min_cases,
+                           round(cases * config.horizon_days / period))
+            alarm = entity_limit(config.false_alarm_probability, patients,
+                                 config.odds_ratio, mix)
+            alert = None
+            if config.alert_false_alarm_probability is not None:
+                alert = entity_limit(config.alert_false_alarm_probability, patients,
+                                     config.odds_ratio, mix)
+            monitor = state.monitors[index]
+            assert isinstance(monitor, RiskAdjustedCusum)
+            # The alert's probability is the larger, so its limit is the lower; a chart so
+            # coarse that both land on one value keeps the alert just below the alarm.
+            monitor.set_limits(alarm.h, None if alert is None else min(alert.h, alarm.h * 0.999))
+            limits.calibrations[index] = {
+                "method": "markov", "false_alarm_probability": alarm.target,
+                "achieved": alarm.achieved, "horizon_days": config.horizon_days,
+                "patients": patients, "h": alarm.h,
+                "alert_h": None if alert is None else alert.h,
+                "cases": mix.count, "from": source, "calibrated_at": at.isoformat(),
+            }
+        limits.calibrated_at = at.isoformat()
+        limits.current = RiskMix()
+
+    def _national_mix(self) -> RiskMix | None:
+        """The ``baseline.risks`` file's mix, read once (None without one)."""
+        baseline = self.config.baseline
+        if baseline is None or baseline.risks is None or not baseline.risks.is_file():
+            return None
+        if self._national is None:
+            mix = RiskMix()
+            for line in baseline.risks.read_text().split():
+                mix.add(float(line))
+            self._national = mix
+        return self._national
 
     def _drift(self, outcome: Outcome, drift: CalibrationDrift) -> list[Finding]:
         """Calibration drift of the risk model nationally: an operator-level signal."""
@@ -327,10 +465,12 @@ class BinaryOutcome:
                    "expected": None, "details": {"drifts": drift.drifts},
                    "state": drift.to_state()}
             return
-        for name, kind, monitor, config in zip(self.monitor_names, self.monitor_kinds,
-                                               state.monitors, self.config.monitors,
-                                               strict=True):
+        for index, (name, kind, monitor, config) in enumerate(zip(
+                self.monitor_names, self.monitor_kinds, state.monitors, self.config.monitors,
+                strict=True)):
             calibration = getattr(config, "calibration", None)
+            if state.limits is not None and self.per_entity[index]:
+                calibration = state.limits.calibrations[index]
             direction = None if monitor.two_sided or monitor.direction is None \
                 else monitor.direction.value
             yield {
@@ -348,12 +488,18 @@ class BinaryOutcome:
     def dump(self, state: Charts | NationalDrift) -> list[dict[str, Any]]:
         if isinstance(state, NationalDrift):
             return [state.drift.to_state()]
-        return [m.to_state() for m in state.monitors]
+        dumped = [m.to_state() for m in state.monitors]
+        if state.limits is not None:
+            dumped.append({"limits": state.limits.to_state()})
+        return dumped
 
     def load(self, entity_type: str, data: list[dict[str, Any]]) -> Charts | NationalDrift:
         if entity_type == "national":
             from signals.calibration_drift import CalibrationDrift
 
             return NationalDrift(CalibrationDrift.from_state(data[0]))
+        limits = None
+        if any(self.per_entity):
+            data, limits = data[:-1], EntityLimits.from_state(data[-1]["limits"])
         return Charts([MONITORS[kind].monitor.from_state(state)
-                       for kind, state in zip(self.monitor_kinds, data, strict=True)])
+                       for kind, state in zip(self.monitor_kinds, data, strict=True)], limits)
