@@ -32,6 +32,7 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "fit-risk-model": "streams.cli.risk_model",
     "arl": "streams.cli.calibration",
     "calibrate": "streams.cli.calibration",
+    "budget": "streams.cli.budget",
     "audit": "notifiers.cli.audit",
     "rules": "notifiers.cli.rules",
     "case": "notifiers.cli.case",

@@ -118,6 +118,19 @@ def replay(
     return summary
 
 
+def canonical_events(lines: Iterable[bytes], pseudonymiser: Pseudonymiser
+                     ) -> list[tuple[int, Event]]:
+    """Every valid event of ``lines`` with its line number, in the canonical order, as
+    replay applies them (rejected lines left out)."""
+    kept: list[bytes] = []
+    source = iter(lines)
+    try:
+        return [(n, e) for _, n, e in _in_time_order(source, kept, pseudonymiser, [])]
+    except _Disordered:
+        kept.extend(source)
+        return [(n, e) for _, n, e in _sorted(kept, pseudonymiser, [])]
+
+
 def _apply(pipeline: Pipeline, out_dir: Path, state: PipelineState, kept: list[bytes],
            rejections: Rejections, events: Ordered) -> ReplaySummary:
     """Run ``events`` through the pipeline; write signals and monitors."""

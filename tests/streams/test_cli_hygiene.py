@@ -30,7 +30,9 @@ PARSEABLE = {
     "funnel": ["funnel", "out", "--metric", "m"],
     "fit-risk-model": ["fit-risk-model", "--events", "e", "--config", "c", "--metric", "m",
                        "--until", "2024-01-01"],
-    "arl": ["arl", "--h", "4"], "calibrate": ["calibrate"], "audit": ["audit", "verify"],
+    "arl": ["arl", "--h", "4"], "calibrate": ["calibrate"],
+    "budget": ["budget", "--config", "c.yaml", "--events", "e.jsonl"],
+    "audit": ["audit", "verify"],
     "rules": ["rules", "check"], "case": ["case", "list"],
 }
 
