@@ -49,6 +49,39 @@ from streams.synthetic_feed import spec_from_args
 DEFAULT_PORT = 6066
 
 
+RUN_FILES = ("escalation.db", "escalation.db-wal", "escalation.db-shm", "outbox", "mail")
+"""What one demo run writes that a second run must not inherit: its escalation log (whose
+signal ids the rerun's deterministic ids would repeat, so every signal would be dropped as
+a duplicate), its outbox and its mail."""
+
+
+def archive_previous_run(out: Path) -> Path | None:
+    """Move a previous run's log, outbox and mail into ``out/previous-runs/<n>/`` so this
+    run starts from a fresh log; the folder moved to, or None if there was nothing.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> archive_previous_run(folder) is None
+    True
+    >>> _ = (folder / "escalation.db").write_text("x")
+    >>> archive_previous_run(folder).relative_to(folder).as_posix()
+    'previous-runs/1'
+    >>> (folder / "escalation.db").exists()
+    False
+    """
+    found = [out / name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return None
+    runs = out / "previous-runs"
+    runs.mkdir(exist_ok=True)
+    target = runs / str(1 + max((int(p.name) for p in runs.iterdir() if p.name.isdigit()),
+                                default=0))
+    target.mkdir()
+    for path in found:
+        path.rename(target / path.name)
+    return target
+
+
 def demo_config_path() -> Path:
     return Path(str(resources.files("streams") / "samples" / "demo.yaml"))
 
@@ -200,6 +233,10 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    previous = archive_previous_run(out)
+    if previous is not None:
+        print(f"vigil demo: the previous run's log, outbox and mail moved to {previous}/",
+              flush=True)
     spec, outliers = spec_from_args(args)
     port = args.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
     url = f"http://127.0.0.1:{port}/dashboard/"
