@@ -34,7 +34,15 @@ from streams.pipeline.metric_kinds.base import Observation
 from streams.pipeline.order import Marks, ObservationKey, ReorderBuffer
 from streams.worker import quarantine
 from streams.worker.quarantine import OnInternalError
-from streams.worker.records import MARK, PartitionView, Record, Table, current_values, dumps
+from streams.worker.records import (
+    MARK,
+    PartitionView,
+    Record,
+    Table,
+    current_values,
+    dumps,
+    partition_views,
+)
 
 
 @dataclass(slots=True)
@@ -149,11 +157,8 @@ class EntityStage:
 
     def run(self, batch: Sequence[Record], table: Table) -> EntityBatch:
         result = EntityBatch()
-        ends: dict[int, int] = {}
-        for record in batch:
-            ends[record.partition] = max(ends.get(record.partition, -1), record.offset)
-        parts = {p: _Partition(PartitionView(table, p, end), self.partitions)
-                 for p, end in ends.items()}
+        parts = {p: _Partition(view, self.partitions)
+                 for p, view in partition_views(batch, table).items()}
         entities = _Entities(self.pipeline)
         for record in batch:
             part = parts[record.partition]

@@ -53,6 +53,7 @@ from streams.worker.records import (
     dumps,
     entity_key,
     partition_of,
+    partition_views,
 )
 
 EPISODE = "episode:"
@@ -147,11 +148,8 @@ class EpisodeStage:
 
     def run(self, batch: Sequence[Record], table: Table) -> EpisodeBatch:
         result = EpisodeBatch()
-        ends: dict[int, int] = {}
-        for record in batch:
-            ends[record.partition] = max(ends.get(record.partition, -1), record.offset)
-        parts = {p: _Partition(PartitionView(table, p, end), self.partitions)
-                 for p, end in ends.items()}
+        parts = {p: _Partition(view, self.partitions)
+                 for p, view in partition_views(batch, table).items()}
         for record in batch:
             part = parts[record.partition]
             buffer = self.buffers.setdefault(record.partition, ReorderBuffer())

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,14 @@ class PartitionView:
         if self.batch_end > self.watermark:
             out[f"{MARK}{self.partition}"] = {**self.mark, "o": self.batch_end}
         return out
+
+
+def partition_views(batch: Sequence[Record], table: Table) -> dict[int, PartitionView]:
+    """A view of each partition the batch holds records of, ending at its last offset."""
+    ends: dict[int, int] = {}
+    for record in batch:
+        ends[record.partition] = max(ends.get(record.partition, -1), record.offset)
+    return {p: PartitionView(table, p, end) for p, end in ends.items()}
 
 
 def current_values(items: Mapping[str, Any], partitions: int) -> dict[str, Any]:
