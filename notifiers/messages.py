@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from notifiers.fhir import communication
+from notifiers.funnel_position import funnel_position
 from notifiers.notification_facts import NotificationFacts
 from streams.contract.signal import Signal
 
@@ -116,6 +117,8 @@ def _variables(facts: NotificationFacts) -> dict[str, str]:
         signed_off_by=facts.signed_off_by or "not signed off",
         reason=facts.reason or "not given",
         stage_outcome=facts.stage_outcome or "completed",
+        reporting_period=facts.reporting_period or "not recorded",
+        funnel_position=funnel_position(observed, expected),
     )
     return values
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from notifiers.reporting_periods import ReportingPeriod
 from streams.contract.signal import Signal
 from streams.contract.validation import error_messages
 
@@ -32,6 +33,10 @@ REGULATORS: frozenset[str] = frozenset({"cqc", "mhra"})
 EntityType = Literal["provider", "clinician", "device", "segment", "national"]
 DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response"]
 ResponseAction = Literal["respond", "acknowledge", "confirm"]
+
+DEFAULT_REPEAT_INTERVAL_WORKING_DAYS = 60
+"""A closed case's key stays quiet this long (about three months) before a signal opens a
+new case for it: a CUSUM that resets and alarms again within it is the same concern."""
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -145,6 +150,10 @@ class Stage(BaseModel):
     respond_within_working_days: int | None = Field(None, ge=1)
     on_deadline: tuple[DeadlineStep, ...] = ()
     signoff_required: bool | None = None
+    screening: bool = False
+    """The registry's analysts check the data before anyone outside is written to: the stage
+    ends with ``confirm`` (the potential alarm stands; the case goes on, still preliminary)
+    or ``screen_out`` with a reason (the case closes, nobody outside was told)."""
 
     @field_validator("notify", mode="before")
     @classmethod
@@ -177,6 +186,28 @@ class Policy(BaseModel):
     description: str = ""
     stages: tuple[Stage, ...] = Field(min_length=1)
     resolve_after_working_days: int = Field(20, ge=1)
+    once_per_reporting_period: bool = False
+    """A key reports once in each reporting period: a signal in the period of the key's last
+    case is recorded on that case, open or closed, and a new period opens a new case (this
+    replaces the repeat interval for the policy)."""
+
+
+class CaseSettings(BaseModel):
+    """How signals group into cases, whatever the policy.
+
+    ``repeat_interval_working_days``: once a case has closed, a signal for the same key
+    (registry, metric, entity, direction, lane) at no higher level is recorded on the closed
+    case, opening nothing and sending nothing, until this many working days have passed
+    since the closure (Alertmanager's ``repeat_interval``, counted from the closure rather
+    than from the last signal, so a chart that keeps alarming still gets a new case). It is
+    measured on the engine's clock, the clock that closed the case; replay runs that clock
+    on event time. ``0`` turns it off. ``reporting_period`` is the period of
+    ``once_per_reporting_period`` policies, taken from the signal's event time.
+    """
+
+    model_config = _FROZEN
+    repeat_interval_working_days: int = Field(DEFAULT_REPEAT_INTERVAL_WORKING_DAYS, ge=0)
+    reporting_period: ReportingPeriod = "financial_year"
 
 
 class Rules(BaseModel):
@@ -185,6 +216,7 @@ class Rules(BaseModel):
     model_config = _FROZEN
     policies: dict[str, Policy]
     routes: tuple[Route, ...] = Field(min_length=1)
+    cases: CaseSettings = CaseSettings()
 
     def canonical(self) -> bytes:
         data = self.model_dump(mode="json", by_alias=True)
@@ -239,6 +271,13 @@ def _cross_references(rules: Rules, templates: Iterable[str] | None) -> list[str
             if stage.on_deadline and not stage.expects_response:
                 errors.append(f"{where}.on_deadline: only a stage that expects a response "
                               "has a deadline")
+            if stage.screening and not (stage.expects_response
+                                        and stage.response_action == "confirm"):
+                errors.append(f"{where}.screening: a screening stage expects a response with "
+                              "response_action confirm")
+            if stage.screening and set(stage.all_recipients()) - {"operator"}:
+                errors.append(f"{where}.screening: a screening stage writes to the operator "
+                              "only (nobody outside before the data are checked)")
             if stage.signoff_required is False and stage.all_recipients() & REGULATORS:
                 errors.append(f"{where}.signoff_required: a stage that writes to cqc or mhra "
                               "must require sign-off")

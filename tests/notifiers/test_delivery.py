@@ -17,7 +17,7 @@ from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.log.escalation_log import EscalationLog
 from notifiers.recipients import RecipientsConfig, embedded_recipients
 from tests.support import log_backends
-from tests.support.escalation import NewLog, at, engine, signal
+from tests.support.escalation import NewLog, at, engine, screened_alarm, signal
 from tests.support.webhook_receivers import SECRET, Receiver, serve
 
 FAST = RetryPolicy(first_delay=0.01, factor=2.0, max_delay=0.1, deadline=1.0,
@@ -238,7 +238,7 @@ def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_
 
     async def scenario() -> None:
         eng, clock = engine(new_log(), "2026-12-14 10:00")
-        eng.receive(signal("alarm"))
+        screened_alarm(eng)
         clock.set(at("2027-01-22 09:00"))  # past the response deadline
         recipients = embedded_recipients(tmp_path)
         dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)

@@ -200,7 +200,8 @@ def test_explain_is_generated_from_the_model(tmp_path: Path,
     assert rules.version in text
     for name in rules.policies:
         assert f"### `{name}`" in text
-    assert "| 1. preliminary_notice |" in text and "25 working days" in text
+    assert "| 1. screening |" in text and "| 2. preliminary_notice |" in text
+    assert "25 working days" in text and "repeat interval" in text
     assert "required before anything is sent" in text
     # Change a timing in the file and the document follows.
     changed = default_rules_path().read_text().replace(
@@ -208,5 +209,5 @@ def test_explain_is_generated_from_the_model(tmp_path: Path,
     path = write(tmp_path, changed)
     assert run_cli(["rules", "explain", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "30 working days" in out and "| 1. preliminary_notice |" in out
+    assert "30 working days" in out and "| 2. preliminary_notice |" in out
     assert load_rules(path).version in out
