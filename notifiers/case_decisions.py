@@ -26,7 +26,7 @@ from notifiers.log.escalation_log import LogItem
 from notifiers.log.kinds import LogKind
 from notifiers.messages import NotificationFacts, aggregate, render
 from notifiers.reporting_periods import period_of
-from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
+from notifiers.rules import PROVIDER_ROLES, REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline
 from signals.crossing import Level
 from streams.contract.signal import InvalidSignal, Signal
@@ -266,6 +266,7 @@ def request(t: Transition, case: Case, stage: Stage, recipient: str, template: s
     t.emit(LogKind.NOTIFICATION_REQUESTED, {
         "key": key, "recipient": recipient, "purpose": purpose, "policy": case.policy_name,
         "stage": stage.name, "template": template, "ods_codes": _ods_codes(case),
+        "device_ids": [case.key.entity_id] if case.key.entity_type == "device" else [],
         "signoff": signoff, "message": render(template, facts, fhir=t.fhir),
     }, case_id=case.case_id, entity_id=case.key.entity_id)
 
@@ -366,8 +367,9 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
         t.emit(LogKind.CASE_CLOSED, {"reason": "screened_out", "by": by, "note": note},
                case_id=case.case_id, entity_id=case.key.entity_id)
     elif action == "withdraw":
-        if case.told("provider") and stage is not None:
-            request(t, case, stage, "provider", "withdrawn", "withdrawn", reason=note)
+        for role in ("provider", *PROVIDER_ROLES):  # whoever at the provider was written to
+            if case.told(role) and stage is not None:
+                request(t, case, stage, role, "withdrawn", "withdrawn", reason=note)
         t.emit(LogKind.CASE_CLOSED, {"reason": "withdrawn", "by": by, "note": note},
                case_id=case.case_id, entity_id=case.key.entity_id)
 

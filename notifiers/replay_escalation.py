@@ -136,9 +136,9 @@ def escalate_replay(
     ...     done = escalate_replay([signal], default_rules_path(), open_log("memory://"), outbox)
     ...     written = sorted(p.parent.name for p in Path(outbox).glob("*/*.json"))
     >>> done.counts["cases_opened"], done.counts["notifications_written"], done.awaiting_signoff
-    (1, 1, 0)
+    (1, 2, 0)
     >>> written
-    ['provider']
+    ['lead_clinician', 'medical_director']
     """
     began = time.perf_counter()
     holder = rules_holder(rules)

@@ -28,10 +28,18 @@ from notifiers.reporting_periods import ReportingPeriod
 from streams.contract.signal import Signal
 from streams.contract.validation import error_messages
 
-Recipient = Literal["provider", "cqc", "mhra", "operator", "commissioner"]
-REGULATORS: frozenset[str] = frozenset({"cqc", "mhra"})
+Recipient = Literal["provider", "lead_clinician", "medical_director", "chief_executive",
+                    "cqc", "nhs_england", "commissioner", "mhra", "manufacturer", "operator"]
+"""Roles a stage writes to. A provider's are split as HQIP's process splits them (the lead
+clinician told first, the Medical Director copied, the Chief Executive at confirmation);
+``provider`` is the provider as a whole, for rules written before the split. For a
+clinician's case, the provider roles are those of the clinician's provider."""
+PROVIDER_ROLES = ("lead_clinician", "medical_director", "chief_executive")
+REGULATORS: frozenset[str] = frozenset({"cqc", "mhra", "nhs_england"})
+"""Bodies no letter reaches without a person's sign-off of the stage."""
 EntityType = Literal["provider", "clinician", "device", "segment", "national"]
-DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response"]
+DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response",
+                         "notify_non_response"]
 ResponseAction = Literal["respond", "acknowledge", "confirm"]
 
 DEFAULT_REPEAT_INTERVAL_WORKING_DAYS = 60
@@ -105,8 +113,10 @@ class DeadlineStep(BaseModel):
 
     ``reminder`` re-sends (``count`` times, each with a fresh deadline of
     ``within_working_days``, default the stage's own); ``escalate`` moves the case to the next
-    stage; ``notify_cqc_non_response`` tells CQC (and any other ``notify``) that no response
-    came, then moves on. Steps run in order, one per expired deadline.
+    stage; ``notify_cqc_non_response`` tells CQC (or ``notify``) that no response came, then
+    moves on; ``notify_non_response`` does the same for those who are not regulators (the
+    audit team by default), for processes such as a clinician's that never go to CQC. Steps
+    run in order, one per expired deadline.
     """
 
     model_config = _FROZEN
@@ -130,12 +140,15 @@ class DeadlineStep(BaseModel):
             return tuple(r for r in stage.notify if r not in REGULATORS)
         if self.action == "notify_cqc_non_response":
             return ("cqc",)
+        if self.action == "notify_non_response":
+            return ("operator",)
         return ()
 
     def template_name(self) -> str | None:
         if self.template is not None:
             return self.template
-        return {"reminder": "reminder", "notify_cqc_non_response": "non_response"}.get(self.action)
+        return {"reminder": "reminder", "notify_cqc_non_response": "non_response",
+                "notify_non_response": "non_response"}.get(self.action)
 
 
 class Stage(BaseModel):
@@ -279,8 +292,8 @@ def _cross_references(rules: Rules, templates: Iterable[str] | None) -> list[str
                 errors.append(f"{where}.screening: a screening stage writes to the operator "
                               "only (nobody outside before the data are checked)")
             if stage.signoff_required is False and stage.all_recipients() & REGULATORS:
-                errors.append(f"{where}.signoff_required: a stage that writes to cqc or mhra "
-                              "must require sign-off")
+                errors.append(f"{where}.signoff_required: a stage that writes to a regulator "
+                              f"({', '.join(sorted(REGULATORS))}) must require sign-off")
             names = [(f"{where}.template", stage.template)] + [
                 (f"{where}.on_deadline[{k}].template", step.template_name())
                 for k, step in enumerate(stage.on_deadline)

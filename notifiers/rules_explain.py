@@ -9,11 +9,16 @@ from __future__ import annotations
 from notifiers.rules import DeadlineStep, Matcher, Policy, Route, Rules, Stage
 
 WHO = {
-    "provider": "the provider (lead clinician, Medical Director copied)",
+    "provider": "the provider",
+    "lead_clinician": "the lead clinician",
+    "medical_director": "the Medical Director",
+    "chief_executive": "the Chief Executive",
     "cqc": "CQC",
+    "nhs_england": "NHS England",
     "mhra": "MHRA",
+    "manufacturer": "the manufacturer",
     "operator": "the audit team",
-    "commissioner": "the commissioner (NHS England)",
+    "commissioner": "the commissioner",
 }
 ASKED = {
     "respond": "a written response: data errors or an explanation",
@@ -135,8 +140,13 @@ def explain(rules: Rules, source: str | None = None) -> str:
         *(_route_row(i, r) for i, r in enumerate(rules.routes, start=1)),
         "",
         *_grouping(rules),
-        "Nothing reaches CQC or the MHRA before a named person has signed off the stage; the "
-        "escalation log records who and when.",
+        "The lead clinician, Medical Director and Chief Executive are those of the provider "
+        "the case is about; for a clinician, of the clinician's trust (the signal's "
+        "provider); for a device, of each provider using it. Each role's address is in the "
+        "recipients directory.",
+        "",
+        "Nothing reaches CQC, NHS England or the MHRA before a named person has signed off "
+        "the stage; the escalation log records who and when.",
         "",
         "## Policies",
         "",

@@ -55,13 +55,16 @@ def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything(
     case = eng.case(outcome.case_ids[0])
     assert (case.policy_name, case.level, case.status) == ("provider_alert", "alert",
                                                            CaseStatus.MONITORING)
-    (notice,) = requested(eng.log)
-    assert notice["recipient"] == "provider" and notice["ods_codes"] == ["RXF"]
+    notice, copy = requested(eng.log)
+    assert (notice["recipient"], copy["recipient"]) == ("lead_clinician", "medical_director")
+    assert notice["ods_codes"] == copy["ods_codes"] == ["RXF"]
     assert "PRELIMINARY" in notice["message"]["text"]
     assert "No response is needed." in notice["message"]["text"]
+    assert "To: Lead clinician, RXF" in notice["message"]["text"]
     logged = kinds(eng.log.entries(case_id=case.case_id))
     assert logged == ["signal_received", "route_decision", "case_opened", "stage_entered",
-                      "notification_requested", "stage_completed", "case_monitoring"]
+                      "notification_requested", "notification_requested", "stage_completed",
+                      "case_monitoring"]
     route = next(eng.log.entries(kind="route_decision")).payload
     assert route["routes"] == [{"route": "provider-alert", "policy": "provider_alert",
                                 "lane": "main"}]
@@ -83,7 +86,7 @@ def test_duplicate_signal_ids_are_dropped(new_log: NewLog) -> None:
     first = eng.receive(signal("alert"))
     again = eng.receive(signal("alert"))
     assert again.status == "duplicate"
-    assert len(requested(eng.log)) == 1
+    assert len(requested(eng.log)) == 2  # lead clinician and Medical Director, once
     assert len(eng.case(first.case_ids[0]).signal_ids) == 1
     assert kinds(eng.log.entries(kind="signal_duplicate")) == ["signal_duplicate"]
 
@@ -95,7 +98,7 @@ def test_a_new_signal_on_an_open_case_is_recorded_on_it(new_log: NewLog) -> None
     assert outcome.status == "recorded"
     case = only_case(eng)
     assert len(case.signal_ids) == 2 and case.signal["n"] == 150
-    assert len(requested(eng.log)) == 1  # nothing sent again
+    assert len(requested(eng.log)) == 2  # nothing sent again
 
 
 def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited(new_log: NewLog) -> None:
@@ -110,7 +113,7 @@ def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited(new_log
     assert inhibited.status == "inhibited"
     (entry,) = eng.log.entries(kind="inhibit")
     assert entry.case_id == case.case_id and entry.payload["signal_id"]
-    assert [r["template"] for r in requested(eng.log)] == ["alert_notice", "screening"]
+    assert [r["template"] for r in requested(eng.log)] == ["alert_notice"] * 2 + ["screening"]
     # A better-than-expected chart for the same entity is a different case.
     assert eng.receive(signal("alert", direction="better", n=171)).status == "opened"
 
@@ -156,10 +159,10 @@ def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock(
     assert case.deadline.respond_by == "2027-01-21"
     assert eng.tick(at("2027-01-21 23:59")) == []
     fired = eng.tick(clock.set(at("2027-01-22 00:00")))
-    assert kinds(fired) == ["deadline_fired", "notification_requested", "reminder",
-                            "deadline_set"]
+    assert kinds(fired) == ["deadline_fired", "notification_requested",
+                            "notification_requested", "reminder", "deadline_set"]
     reminder = requested(eng.log, purpose="reminder-1")[0]
-    assert reminder["recipient"] == "provider"
+    assert reminder["recipient"] == "lead_clinician"
     assert "Friday 29 January 2027" in reminder["message"]["subject"]
     # Still nothing: the case escalates to the audit's review without a response.
     fired = eng.tick(clock.set(at("2027-01-30 00:00")))
@@ -177,11 +180,12 @@ def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock(
     fired = eng.tick(clock.set(at("2027-04-08 09:00")))
     copied = {r["recipient"] for r in requested(eng.log, purpose="reminder-1",
                                                 stage="confirmation")}
-    assert copied == {"provider", "cqc", "commissioner"}
+    assert copied == {"chief_executive", "lead_clinician", "medical_director", "cqc",
+                      "nhs_england"}
     assert case.deadline.respond_by == "2027-04-22"
     fired = eng.tick(clock.set(at("2027-04-23 09:00")))
     non_response = requested(eng.log, purpose="non_response")
-    assert {r["recipient"] for r in non_response} == {"cqc", "commissioner"}
+    assert {r["recipient"] for r in non_response} == {"cqc", "nhs_england"}
     assert "Signed off by: Dr Sign." in non_response[0]["message"]["text"]
     assert case.status is CaseStatus.MONITORING
     assert case.stage_outcomes[-1]["outcome"] == "non_response_notified"
@@ -236,8 +240,9 @@ def test_withdraw_closes_the_case_tells_the_provider_and_frees_the_key(new_log: 
     eng.act(case_id, "withdraw", by="Audit Lead", note="coding error corrected")
     case = eng.case(case_id)
     assert case.status is CaseStatus.CLOSED and case.closed_reason == "withdrawn"
-    (withdrawn,) = requested(eng.log, purpose="withdrawn")
-    assert "coding error corrected" in withdrawn["message"]["text"]
+    withdrawn = requested(eng.log, purpose="withdrawn")
+    assert {w["recipient"] for w in withdrawn} == {"lead_clinician", "medical_director"}
+    assert "coding error corrected" in withdrawn[0]["message"]["text"]
     with pytest.raises(CaseActionError, match="closed"):
         eng.act(case_id, "note", by="Audit Lead")
     assert eng.case(case_id).key not in eng.book.open_by_key
@@ -284,8 +289,9 @@ def test_device_alarm_reports_to_mhra_after_signoff_then_informs_the_users(new_l
     eng.act(case.case_id, "signoff", by="Committee Chair")
     (report,) = requested(eng.log, recipient="mhra")
     assert DEVICE in report["message"]["text"]
-    (users,) = requested(eng.log, stage="device_users")
-    assert users["ods_codes"] == ["RXF", "RAJ"]
+    users = requested(eng.log, stage="device_users")
+    assert [u["recipient"] for u in users] == ["lead_clinician", "medical_director"]
+    assert users[0]["ods_codes"] == ["RXF", "RAJ"]
     assert case.status is CaseStatus.MONITORING
 
 

@@ -68,7 +68,8 @@ def test_default_rules_route_each_model_to_its_policy() -> None:
 
     assert policy(level="alert") == "provider_alert"
     assert policy(level="alarm") == "hqip_alarm"
-    assert policy(level="alarm", entity_type="clinician", entity_id="1234567") == "hqip_alarm"
+    assert policy(level="alarm", entity_type="clinician", entity_id="1234567") \
+        == "clinician_alarm"
     assert policy(level="alarm", entity_type="device", entity_id="05012345678900") \
         == "device_alarm"
     assert policy(level="alert", entity_type="device", entity_id="05012345678900") \
@@ -89,7 +90,8 @@ def test_default_stage_timings_match_the_hqip_table() -> None:
     assert not stages["preliminary_notice"].requires_signoff
     steps = stages["confirmation"].deadline_steps()
     assert [s.action for s in steps] == ["reminder", "notify_cqc_non_response"]
-    assert set(steps[0].notify or ()) == {"provider", "cqc", "commissioner"}
+    assert set(steps[0].notify or ()) == {"chief_executive", "lead_clinician",
+                                          "medical_director", "cqc", "nhs_england"}
 
 
 def test_signoff_defaults_to_required_when_a_regulator_is_told() -> None:
@@ -124,7 +126,8 @@ def test_bad_file_is_rejected_whole_with_the_path_of_each_error(tmp_path: Path) 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"signoff_required": False, "notify": ["cqc"]},
-     "policies.p.stages[0].signoff_required: a stage that writes to cqc or mhra must"),
+     "policies.p.stages[0].signoff_required: a stage that writes to a regulator (cqc, mhra, "
+     "nhs_england) must"),
     ({"expects_response": True},
      "policies.p.stages[0].respond_within_working_days: required when expects_response"),
     ({"on_deadline": [{"action": "reminder"}]},

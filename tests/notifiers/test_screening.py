@@ -42,14 +42,14 @@ def test_an_alarm_opens_in_screening_and_only_a_confirmed_case_tells_the_provide
     text = notice["message"]["text"]
     assert "Funnel position (the chart's counts, reporting period 2026/27): O/E 2.14" in text
     assert "within the 95% limits" in text and "Data checks:" in text
-    assert requested(eng.log, recipient="provider") == []
+    assert [r for r in requested(eng.log) if r["recipient"] != "operator"] == []
     assert case.deadline.respond_by == "2026-12-15"  # 10 working days for the checks
 
     eng.act(case_id, "confirm", by=ANALYST, note="data checked with the registry team")
     assert case.stage.name == "preliminary_notice" and case.screened
     assert not case.confirmed  # still preliminary: the provider has not answered yet
-    (letter,) = requested(eng.log, template="preliminary_notice")
-    assert letter["recipient"] == "provider"
+    letter, copy = requested(eng.log, template="preliminary_notice")
+    assert (letter["recipient"], copy["recipient"]) == ("lead_clinician", "medical_director")
     assert "PRELIMINARY" in letter["message"]["text"]
     (action,) = eng.log.entries(kind="action")
     assert (action.payload["action"], action.payload["stage"], action.payload["by"]) == (
@@ -169,7 +169,7 @@ def test_positive_outliers_are_reported_once_per_reporting_period(new_log: NewLo
         case_ids.extend(outcome.case_ids)
     assert len(set(case_ids)) == 1
     assert eng.case(case_ids[0]).status is CaseStatus.CLOSED
-    assert len(requested(eng.log, template="positive_outlier")) == 1
+    assert len(requested(eng.log, template="positive_outlier", recipient="lead_clinician")) == 1
     assert eng.case(case_ids[0]).reporting_period == "2026/27"
     assert any("once" in e.payload["reason"] for e in eng.log.entries(kind="signal_absorbed"))
     # The next financial year reports afresh.
@@ -179,7 +179,7 @@ def test_positive_outliers_are_reported_once_per_reporting_period(new_log: NewLo
                         at=moment)
     assert fresh.status == "opened"
     assert eng.case(fresh.case_ids[0]).reporting_period == "2027/28"
-    assert len(requested(eng.log, template="positive_outlier")) == 2
+    assert len(requested(eng.log, template="positive_outlier", recipient="lead_clinician")) == 2
 
 
 def test_a_screening_stage_is_validated() -> None:

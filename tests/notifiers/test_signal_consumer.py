@@ -40,7 +40,7 @@ def test_redeliveries_are_dropped_and_notices_delivered(new_log: NewLog, tmp_pat
     assert report.as_dict() == {"received": 2, "dropped": 3, "outcomes": {"opened": 2}}
     assert kinds(eng.log.entries(kind="signal_received")) == ["signal_received"] * 2
     assert list(eng.log.entries(kind="signal_duplicate")) == []
-    assert len(list((tmp_path / "provider").glob("*.json"))) == 2
+    assert len(list((tmp_path / "lead_clinician").glob("*.json"))) == 2
     assert eng.log.verify().ok
 
 
