@@ -15,9 +15,9 @@ from notifiers.adapters.outbox import OutboxNotifier
 from notifiers.cases import CaseStatus
 from notifiers.delivery import Dispatcher
 from notifiers.recipients import RecipientsConfig, load_recipients
-from notifiers.rules import RulesError
+from notifiers.rules import RulesError, parse_rules
+from notifiers.rules_explain import explain
 from tests.support.escalation import (
-    ANALYST,
     NewLog,
     at,
     default_rules,
@@ -143,8 +143,6 @@ def test_nhs_england_is_a_regulator_no_letter_reaches_without_sign_off() -> None
     stage = data["policies"]["provider_alert"]["stages"][0]
     stage["notify"] = ["lead_clinician", "nhs_england"]
     stage["signoff_required"] = False
-    from notifiers.rules import parse_rules
-
     with pytest.raises(RulesError, match="regulator"):
         parse_rules(data)
 
@@ -209,13 +207,10 @@ def test_the_recipients_directory_validates_provider_roles_and_device_ids(
     assert config.manufacturer_name("05012345678900") == "Acme"  # GTIN-13 held padded
 
 
-def test_rules_explain_names_each_role(new_log: NewLog) -> None:
-    from notifiers.rules_explain import explain
-
+def test_rules_explain_names_each_role() -> None:
     text = explain(default_rules())
     assert ("| 4. confirmation | the lead clinician, the Medical Director, the Chief "
             "Executive, CQC |") in text
     assert "non-response notified to CQC, NHS England" in text
     assert "| clinician-alarm | entity type = clinician and level = alarm" in text
     assert "of the clinician's trust (the signal's provider)" in text
-    assert ANALYST not in text
