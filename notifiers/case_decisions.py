@@ -25,12 +25,14 @@ from notifiers.log.chain import finite, json_ready
 from notifiers.log.escalation_log import LogItem
 from notifiers.log.kinds import LogKind
 from notifiers.messages import NotificationFacts, aggregate, render
-from notifiers.rules import REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
+from notifiers.reporting_periods import period_of
+from notifiers.rules import PROVIDER_ROLES, REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline
 from signals.crossing import Level
 from streams.contract.signal import InvalidSignal, Signal
 
-ACTIONS = ("acknowledge", "respond", "confirm", "withdraw", "signoff", "note")
+ACTIONS = ("acknowledge", "respond", "confirm", "withdraw", "signoff", "note", "screen_out")
+LEVEL_RANK = {"alert": 0, "alarm": 1}
 
 
 class CaseActionError(Exception):
@@ -64,8 +66,9 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class SignalOutcome:
-    """What became of one signal: ``opened``, ``recorded``, ``upgraded``, ``inhibited``,
-    ``duplicate``, ``rejected`` or ``unrouted``; the cases it touched."""
+    """What became of one signal: ``opened``, ``recorded``, ``absorbed`` (kept on a closed
+    case), ``upgraded``, ``inhibited``, ``duplicate``, ``rejected`` or ``unrouted``; the
+    cases it touched."""
 
     status: str
     case_ids: tuple[str, ...] = ()
@@ -90,7 +93,8 @@ def receive_signal(t: Transition, rules: Rules,
         t.emit(LogKind.SIGNAL_DUPLICATE, {"signal_id": signal_id}, entity_id=entity_id)
         return SignalOutcome("duplicate")
     routes = rules.route(signal)
-    key = CaseKey(signal.metric, signal.entity_type, entity_id, signal.direction.value)
+    key = CaseKey(signal.metric, signal.entity_type, entity_id, signal.direction.value,
+                  registry=signal.registry)
     main = t.book.open_case(key)
     # The signal belongs in the history of the case it opens, whose id is known already.
     about = main.case_id if main else (_case_id(signal_id, MAIN_LANE) if routes else None)
@@ -126,12 +130,21 @@ def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
     facts = {"signal_id": signal_id, "signal": aggregate(signal)}
     policy = rules.policies[route.policy]
     case = t.book.open_case(key)
+    period = period_of(signal.occurred_at, rules.cases.reporting_period)
     if case is None:
+        last = t.book.last_case(key)
+        reason = _still_quiet(t, rules, policy, last, level, period) if last else None
+        if last is not None and reason is not None:
+            t.emit(LogKind.SIGNAL_ABSORBED, {"level": level, "reason": reason,
+                                             "closed_at": last.closed_at, **facts},
+                   case_id=last.case_id, entity_id=key.entity_id)
+            return "absorbed", last.case_id
         case_id = _case_id(signal_id, key.lane)
         t.emit(LogKind.CASE_OPENED, {
             "case_id": case_id, "key": key._asdict(), "level": level, "route": route.name,
             "policy_name": route.policy, "policy": _snapshot(policy),
-            "rules_version": rules.version, "parent_case_id": parent, **facts,
+            "rules_version": rules.version, "parent_case_id": parent,
+            "reporting_period": period, **facts,
         }, case_id=case_id, entity_id=key.entity_id)
         enter_stage(t, t.book.cases[case_id], 0)
         return "opened", case_id
@@ -149,6 +162,26 @@ def _follow(t: Transition, rules: Rules, route: Route, key: CaseKey,
     t.emit(LogKind.SIGNAL_RECORDED, {"level": level, **facts}, case_id=case.case_id,
            entity_id=key.entity_id)
     return "recorded", case.case_id
+
+
+def _still_quiet(t: Transition, rules: Rules, policy: Policy, last: Case, level: str,
+                 period: str) -> str | None:
+    """Why a signal for the key of the closed case ``last`` opens nothing, or ``None``.
+
+    A higher level than the closed case's (an alarm after an alert) always opens a case.
+    A ``once_per_reporting_period`` policy reports once per period; any other keeps the key
+    quiet for the repeat interval after the closure, on the engine's clock."""
+    if last.is_open or last.closed_at is None or LEVEL_RANK[level] > LEVEL_RANK[last.level]:
+        return None
+    if policy.once_per_reporting_period:
+        if last.reporting_period == period:
+            return f"reported once per reporting period; already in {period}"
+        return None
+    days = rules.cases.repeat_interval_working_days
+    if days and t.at < working_deadline(last.closed_at, days):
+        return (f"case closed ({last.closed_reason}) less than {days} working days ago "
+                "(repeat interval)")
+    return None
 
 
 def _snapshot(policy: Policy) -> dict[str, Any]:
@@ -228,10 +261,12 @@ def request(t: Transition, case: Case, stage: Stage, recipient: str, template: s
         at=t.at, expects=expects, respond_by=respond_by,
         reminder_number=case.reminders + (purpose.startswith("reminder")),
         signed_off_by=signoff["by"] if signoff else None, reason=reason, stage_outcome=outcome,
+        reporting_period=case.reporting_period,
     )
     t.emit(LogKind.NOTIFICATION_REQUESTED, {
         "key": key, "recipient": recipient, "purpose": purpose, "policy": case.policy_name,
         "stage": stage.name, "template": template, "ods_codes": _ods_codes(case),
+        "device_ids": [case.key.entity_id] if case.key.entity_type == "device" else [],
         "signoff": signoff, "message": render(template, facts, fhir=t.fhir),
     }, case_id=case.case_id, entity_id=case.key.entity_id)
 
@@ -307,6 +342,11 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
                and case.status is CaseStatus.OPEN else None)
     if action == "confirm" and awaited != "confirm":
         raise CaseActionError("the case is not awaiting a confirm-or-withdraw decision")
+    if action == "screen_out" and not (awaited == "confirm" and stage is not None
+                                       and stage.screening):
+        raise CaseActionError("the case is not in a screening stage")
+    if action == "screen_out" and not (note or "").strip():
+        raise CaseActionError("screening out needs the reason (--note)")
     if action == "signoff" and case.status is not CaseStatus.AWAITING_SIGNOFF:
         raise CaseActionError("the case is not awaiting sign-off")
     if action == "signoff" and by in confirmed_by(case):
@@ -322,9 +362,14 @@ def take_action(t: Transition, case: Case, action: str, by: str, note: str | Non
         enter_stage(t, case, case.stage_index)
     elif action == awaited:
         complete_stage(t, case, action)
+    elif action == "screen_out":
+        # Nobody outside was written to: the case closes with the analyst's reason.
+        t.emit(LogKind.CASE_CLOSED, {"reason": "screened_out", "by": by, "note": note},
+               case_id=case.case_id, entity_id=case.key.entity_id)
     elif action == "withdraw":
-        if case.told("provider") and stage is not None:
-            request(t, case, stage, "provider", "withdrawn", "withdrawn", reason=note)
+        for role in ("provider", *PROVIDER_ROLES):  # whoever at the provider was written to
+            if case.told(role) and stage is not None:
+                request(t, case, stage, role, "withdrawn", "withdrawn", reason=note)
         t.emit(LogKind.CASE_CLOSED, {"reason": "withdrawn", "by": by, "note": note},
                case_id=case.case_id, entity_id=case.key.entity_id)
 

@@ -1,7 +1,7 @@
 """Cases: the projection of the escalation log that says what is open and what is due.
 
-A case follows one escalation policy for one (metric, entity_type, entity_id, direction)
-and *lane* (``main`` for the route that owns the signal; ``also:<route>`` for a companion
+A case follows one escalation policy for one (registry, metric, entity_type, entity_id,
+direction) and *lane* (``main`` for the route that owns the signal; ``also:<route>`` for a companion
 route matched through ``continue: true``). Its state is never stored on its own: it is
 rebuilt by applying log entries in order with :meth:`CaseBook.apply` (event sourcing), which
 is how open cases and pending deadlines survive a restart. The engine applies each new
@@ -38,11 +38,15 @@ class CaseStatus(StrEnum):
 
 
 class CaseKey(NamedTuple):
+    """One concern: at most one case is open per key. ``registry`` comes last (and may be
+    ``None``) only so that keys logged before it was part of the key still read back."""
+
     metric: str
     entity_type: str
     entity_id: str
     direction: str
     lane: str = MAIN_LANE
+    registry: str | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +74,9 @@ class Case:
     deadline: Deadline | None = None
     reminders: int = 0
     confirmed: bool = False
+    screened: bool = False
+    reporting_period: str | None = None
+    absorbed: int = 0
     signal_ids: list[str] = field(default_factory=list)
     signal: dict[str, Any] = field(default_factory=dict)
     last_signal_at: datetime | None = None
@@ -134,6 +141,10 @@ class Case:
             "respond_by": self.deadline.respond_by if self.deadline else None,
             "reminders": self.reminders,
             "confirmed": self.confirmed,
+            "screened": self.screened,
+            "registry": self.key.registry,
+            "reporting_period": self.reporting_period,
+            "absorbed": self.absorbed,
             "opened_at": rfc3339(self.opened_at),
             "signals": len(self.signal_ids),
             "last_signal": self.signal,
@@ -152,6 +163,7 @@ class CaseBook:
     def __init__(self) -> None:
         self.cases: dict[str, Case] = {}
         self.open_by_key: dict[CaseKey, str] = {}
+        self.last_by_key: dict[CaseKey, str] = {}
         self.seen_signals: set[str] = set()
         self.rules_version: str | None = None
         self.last_seq = 0
@@ -160,6 +172,11 @@ class CaseBook:
 
     def open_case(self, key: CaseKey) -> Case | None:
         case_id = self.open_by_key.get(key)
+        return self.cases[case_id] if case_id else None
+
+    def last_case(self, key: CaseKey) -> Case | None:
+        """The case most recently opened for ``key``, open or closed."""
+        case_id = self.last_by_key.get(key)
         return self.cases[case_id] if case_id else None
 
     def pop_due(self, now: datetime) -> tuple[datetime, Case] | None:
@@ -219,21 +236,32 @@ class CaseBook:
 
     def _opened(self, p: dict[str, Any], at: datetime) -> None:
         key = CaseKey(**p["key"])
+        if key.registry is None and p["signal"].get("registry"):
+            key = key._replace(registry=p["signal"]["registry"])  # logged before the key had it
         case = Case(
             case_id=p["case_id"], key=key, level=p["level"], route=p.get("route"),
             policy_name=p["policy_name"], policy=Policy.model_validate(p["policy"]),
             rules_version=p.get("rules_version"), opened_at=at,
             parent_case_id=p.get("parent_case_id"),
             signal_ids=[p["signal_id"]], signal=p["signal"], last_signal_at=at,
+            reporting_period=p.get("reporting_period"),
         )
         self.cases[case.case_id] = case
         self.open_by_key[key] = case.case_id
+        self.last_by_key[key] = case.case_id
 
 
 def _recorded(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
     case.signal_ids.append(p["signal_id"])
     case.signal = p["signal"]
     case.last_signal_at = at
+
+
+def _absorbed(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
+    """A signal kept on a closed case (repeat interval, reporting period): noted, and its id
+    kept, but the case stays closed and its last signal is still the one it closed on."""
+    case.signal_ids.append(p["signal_id"])
+    case.absorbed += 1
 
 
 def _upgraded(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None:
@@ -292,7 +320,13 @@ def _action(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None
               "stage": p.get("stage"), "note": p.get("note")}
     case.actions.append(record)
     if p["action"] == "confirm":
-        case.confirmed = True
+        # A screening confirm says the potential alarm stands; the case stays preliminary
+        # until the audit's review confirms it.
+        stage = case.stage
+        if stage is not None and stage.screening:
+            case.screened = True
+        else:
+            case.confirmed = True
     elif p["action"] == "signoff":
         case.signoffs.append({"policy": p["policy"], "stage": p["stage"], "by": p["by"],
                               "at": rfc3339(at)})
@@ -308,6 +342,7 @@ def _closed(book: CaseBook, case: Case, p: dict[str, Any], at: datetime) -> None
 
 _HANDLERS = {
     "signal_recorded": _recorded,
+    "signal_absorbed": _absorbed,
     "case_upgraded": _upgraded,
     "stage_awaiting_signoff": _awaiting_signoff,
     "stage_entered": _entered,

@@ -163,7 +163,8 @@ class Dispatcher:
                 (str(entry.case_id), p["policy"], p["stage"]) not in self._seen.signoffs):
             return [(entry, "no sign-off of this stage precedes the request")]
         message = p["message"]
-        targets = self.recipients.resolve(p["recipient"], p.get("ods_codes") or ())
+        targets = self.recipients.resolve(p["recipient"], p.get("ods_codes") or (),
+                                          p.get("device_ids") or ())
         if not targets:
             return [(entry, "no_target")]
         for target in targets:

@@ -25,7 +25,8 @@ from notifiers.log.chain import rfc3339
 
 ROLES = ("operator", "auditor")
 ROUTE_ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
-                 "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
+                 "withdraw": "withdraw", "signoff": "signoff", "note": "note",
+                 "screen-out": "screen_out"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from notifiers.fhir import communication
+from notifiers.funnel_position import funnel_position
 from notifiers.notification_facts import NotificationFacts
 from streams.contract.signal import Signal
 
@@ -32,7 +33,8 @@ def aggregate(signal: Signal) -> dict[str, Any]:
     """The fields of a signal a message may use: aggregates only, as JSON values.
 
     Non-finite numbers become ``None`` (JSON has no NaN); a device signal's
-    ``details.providers`` (ODS codes of providers using the device) is kept as ``providers``.
+    ``details.providers`` (ODS codes of providers using the device) is kept as ``providers``
+    and its ``details.manufacturer`` (the maker's name) as ``manufacturer``.
 
     >>> signal = Signal(
     ...     signal_id="s1", registry="r", metric="implant_failure", monitor="poisson_cusum",
@@ -40,10 +42,13 @@ def aggregate(signal: Signal) -> dict[str, Any]:
     ...     provider="RXF", direction="worse", level="alarm", statistic=float("nan"),
     ...     threshold=5.0, n=12, event_id="e1", episode_id="ep1",
     ...     occurred_at="2026-05-11T16:18:00+00:00", observed=4, expected=1.5,
-    ...     details={"providers": ["RXF"], "patients": [1]})
+    ...     details={"providers": ["RXF"], "patients": [1], "manufacturer": "Example Ltd"})
     >>> facts = aggregate(signal)
     >>> facts["statistic"], facts["providers"], "event_id" in facts, "details" in facts
     (None, ['RXF'], False, False)
+    >>> facts["manufacturer"]
+    'Example Ltd'
+
     """
     record = signal.to_dict()
     out: dict[str, Any] = {}
@@ -56,7 +61,43 @@ def aggregate(signal: Signal) -> dict[str, Any]:
     details = signal.details
     if isinstance(details, Mapping) and isinstance(details.get("providers"), list):
         out["providers"] = [str(code) for code in details["providers"]]
+    if isinstance(details, Mapping) and isinstance(details.get("manufacturer"), str):
+        out["manufacturer"] = details["manufacturer"]
     return out
+
+
+ROLE_TITLES = {
+    "provider": "The provider", "lead_clinician": "Lead clinician",
+    "medical_director": "Medical Director", "chief_executive": "Chief Executive",
+    "cqc": "Care Quality Commission", "nhs_england": "NHS England",
+    "commissioner": "Commissioner", "mhra": "MHRA", "manufacturer": "Manufacturer",
+    "operator": "The audit team",
+}
+_AT_PROVIDER = frozenset({"provider", "lead_clinician", "medical_director", "chief_executive"})
+
+
+def addressee(recipient: str, signal: Mapping[str, Any]) -> str:
+    """Who a letter is for: the role and, for a provider's roles, which provider (a
+    clinician's own trust; for a device, each provider using it).
+
+    >>> print(addressee("medical_director", {"entity_type": "clinician", "provider": "RXF"}))
+    Medical Director, RXF (the clinician's trust)
+    >>> addressee("lead_clinician", {"entity_type": "device", "providers": ["RXF"]})
+    'Lead clinician, each provider using the device'
+    >>> addressee("cqc", {"entity_type": "provider", "entity_id": "RXF"})
+    'Care Quality Commission'
+    """
+    title = ROLE_TITLES.get(recipient, recipient)
+    if recipient not in _AT_PROVIDER:
+        return title
+    kind = signal.get("entity_type")
+    if kind == "provider":
+        return f"{title}, {signal.get('entity_id')}"
+    if kind == "clinician":
+        return f"{title}, {signal.get('provider') or 'provider not given'} (the clinician's trust)"
+    if kind == "device":
+        return f"{title}, each provider using the device"
+    return title
 
 
 _ASKED = {
@@ -116,6 +157,11 @@ def _variables(facts: NotificationFacts) -> dict[str, str]:
         signed_off_by=facts.signed_off_by or "not signed off",
         reason=facts.reason or "not given",
         stage_outcome=facts.stage_outcome or "completed",
+        reporting_period=facts.reporting_period or "not recorded",
+        addressee=addressee(facts.recipient, s),
+        manufacturer=str(s.get("manufacturer") or "not named in the signal (see the "
+                         "registry's device record)"),
+        funnel_position=funnel_position(observed, expected),
     )
     return values
 

@@ -29,3 +29,4 @@ class NotificationFacts:
     signed_off_by: str | None = None
     reason: str | None = None
     stage_outcome: str | None = None
+    reporting_period: str | None = None

@@ -47,6 +47,8 @@ COUNTED = {
     "case_opened": "cases_opened",
     "case_upgraded": "cases_upgraded",
     "inhibit": "inhibited",
+    "signal_recorded": "recorded_on_open_cases",
+    "signal_absorbed": "absorbed_by_closed_cases",
     "signal_duplicate": "duplicates",
     "signal_rejected": "rejected",
     "notification_requested": "notifications_requested",
@@ -67,6 +69,7 @@ class ReplayEscalation:
     signals: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     awaiting_signoff: int = 0
+    in_screening: int = 0
     open_cases: int = 0
     log_entries: int = 0
     first_at: datetime | None = None
@@ -78,6 +81,7 @@ class ReplayEscalation:
             "signals": self.signals,
             **{name: self.counts[name] for name in COUNTED.values()},
             "awaiting_signoff": self.awaiting_signoff,
+            "in_screening": self.in_screening,
             "open_cases": self.open_cases,
             "log_entries": self.log_entries,
             "simulated_from": self.first_at.isoformat() if self.first_at else None,
@@ -91,8 +95,10 @@ class ReplayEscalation:
         c = self.counts
         return (
             f"escalation: {self.signals} signals: {c['cases_opened']} cases opened, "
-            f"{c['cases_upgraded']} upgraded, {c['inhibited']} inhibited; "
-            f"{c['notifications_written']} notifications written, "
+            f"{c['cases_upgraded']} upgraded, {c['inhibited']} inhibited, "
+            f"{c['recorded_on_open_cases'] + c['absorbed_by_closed_cases']} re-alarms kept "
+            f"on their case; {c['notifications_written']} notifications written, "
+            f"{self.in_screening} cases in screening, "
             f"{self.awaiting_signoff} cases awaiting sign-off"
         )
 
@@ -136,9 +142,9 @@ def escalate_replay(
     ...     done = escalate_replay([signal], default_rules_path(), open_log("memory://"), outbox)
     ...     written = sorted(p.parent.name for p in Path(outbox).glob("*/*.json"))
     >>> done.counts["cases_opened"], done.counts["notifications_written"], done.awaiting_signoff
-    (1, 1, 0)
+    (1, 2, 0)
     >>> written
-    ['provider']
+    ['lead_clinician', 'medical_director']
     """
     began = time.perf_counter()
     holder = rules_holder(rules)
@@ -168,6 +174,8 @@ def escalate_replay(
             summary.counts[COUNTED[entry.kind]] += 1
     engine.refresh()
     summary.awaiting_signoff = len(engine.cases(status="awaiting_signoff"))
+    summary.in_screening = sum(1 for c in engine.cases(status="open")
+                               if c.stage is not None and c.stage.screening)
     summary.open_cases = len(engine.cases(status="active"))
     summary.last_at = clock.now()
     summary.seconds = time.perf_counter() - began

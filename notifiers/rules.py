@@ -24,14 +24,27 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from notifiers.reporting_periods import ReportingPeriod
 from streams.contract.signal import Signal
 from streams.contract.validation import error_messages
 
-Recipient = Literal["provider", "cqc", "mhra", "operator", "commissioner"]
-REGULATORS: frozenset[str] = frozenset({"cqc", "mhra"})
+Recipient = Literal["provider", "lead_clinician", "medical_director", "chief_executive",
+                    "cqc", "nhs_england", "commissioner", "mhra", "manufacturer", "operator"]
+"""Roles a stage writes to. A provider's are split as HQIP's process splits them (the lead
+clinician told first, the Medical Director copied, the Chief Executive at confirmation);
+``provider`` is the provider as a whole, for rules written before the split. For a
+clinician's case, the provider roles are those of the clinician's provider."""
+PROVIDER_ROLES = ("lead_clinician", "medical_director", "chief_executive")
+REGULATORS: frozenset[str] = frozenset({"cqc", "mhra", "nhs_england"})
+"""Bodies no letter reaches without a person's sign-off of the stage."""
 EntityType = Literal["provider", "clinician", "device", "segment", "national"]
-DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response"]
+DeadlineAction = Literal["reminder", "escalate", "notify_cqc_non_response",
+                         "notify_non_response"]
 ResponseAction = Literal["respond", "acknowledge", "confirm"]
+
+DEFAULT_REPEAT_INTERVAL_WORKING_DAYS = 60
+"""A closed case's key stays quiet this long (about three months) before a signal opens a
+new case for it: a CUSUM that resets and alarms again within it is the same concern."""
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -100,8 +113,10 @@ class DeadlineStep(BaseModel):
 
     ``reminder`` re-sends (``count`` times, each with a fresh deadline of
     ``within_working_days``, default the stage's own); ``escalate`` moves the case to the next
-    stage; ``notify_cqc_non_response`` tells CQC (and any other ``notify``) that no response
-    came, then moves on. Steps run in order, one per expired deadline.
+    stage; ``notify_cqc_non_response`` tells CQC (or ``notify``) that no response came, then
+    moves on; ``notify_non_response`` does the same for those who are not regulators (the
+    audit team by default), for processes such as a clinician's that never go to CQC. Steps
+    run in order, one per expired deadline.
     """
 
     model_config = _FROZEN
@@ -125,12 +140,15 @@ class DeadlineStep(BaseModel):
             return tuple(r for r in stage.notify if r not in REGULATORS)
         if self.action == "notify_cqc_non_response":
             return ("cqc",)
+        if self.action == "notify_non_response":
+            return ("operator",)
         return ()
 
     def template_name(self) -> str | None:
         if self.template is not None:
             return self.template
-        return {"reminder": "reminder", "notify_cqc_non_response": "non_response"}.get(self.action)
+        return {"reminder": "reminder", "notify_cqc_non_response": "non_response",
+                "notify_non_response": "non_response"}.get(self.action)
 
 
 class Stage(BaseModel):
@@ -145,6 +163,10 @@ class Stage(BaseModel):
     respond_within_working_days: int | None = Field(None, ge=1)
     on_deadline: tuple[DeadlineStep, ...] = ()
     signoff_required: bool | None = None
+    screening: bool = False
+    """The registry's analysts check the data before anyone outside is written to: the stage
+    ends with ``confirm`` (the potential alarm stands; the case goes on, still preliminary)
+    or ``screen_out`` with a reason (the case closes, nobody outside was told)."""
 
     @field_validator("notify", mode="before")
     @classmethod
@@ -177,6 +199,28 @@ class Policy(BaseModel):
     description: str = ""
     stages: tuple[Stage, ...] = Field(min_length=1)
     resolve_after_working_days: int = Field(20, ge=1)
+    once_per_reporting_period: bool = False
+    """A key reports once in each reporting period: a signal in the period of the key's last
+    case is recorded on that case, open or closed, and a new period opens a new case (this
+    replaces the repeat interval for the policy)."""
+
+
+class CaseSettings(BaseModel):
+    """How signals group into cases, whatever the policy.
+
+    ``repeat_interval_working_days``: once a case has closed, a signal for the same key
+    (registry, metric, entity, direction, lane) at no higher level is recorded on the closed
+    case, opening nothing and sending nothing, until this many working days have passed
+    since the closure (Alertmanager's ``repeat_interval``, counted from the closure rather
+    than from the last signal, so a chart that keeps alarming still gets a new case). It is
+    measured on the engine's clock, the clock that closed the case; replay runs that clock
+    on event time. ``0`` turns it off. ``reporting_period`` is the period of
+    ``once_per_reporting_period`` policies, taken from the signal's event time.
+    """
+
+    model_config = _FROZEN
+    repeat_interval_working_days: int = Field(DEFAULT_REPEAT_INTERVAL_WORKING_DAYS, ge=0)
+    reporting_period: ReportingPeriod = "financial_year"
 
 
 class Rules(BaseModel):
@@ -185,6 +229,7 @@ class Rules(BaseModel):
     model_config = _FROZEN
     policies: dict[str, Policy]
     routes: tuple[Route, ...] = Field(min_length=1)
+    cases: CaseSettings = CaseSettings()
 
     def canonical(self) -> bytes:
         data = self.model_dump(mode="json", by_alias=True)
@@ -239,9 +284,16 @@ def _cross_references(rules: Rules, templates: Iterable[str] | None) -> list[str
             if stage.on_deadline and not stage.expects_response:
                 errors.append(f"{where}.on_deadline: only a stage that expects a response "
                               "has a deadline")
+            if stage.screening and not (stage.expects_response
+                                        and stage.response_action == "confirm"):
+                errors.append(f"{where}.screening: a screening stage expects a response with "
+                              "response_action confirm")
+            if stage.screening and set(stage.all_recipients()) - {"operator"}:
+                errors.append(f"{where}.screening: a screening stage writes to the operator "
+                              "only (nobody outside before the data are checked)")
             if stage.signoff_required is False and stage.all_recipients() & REGULATORS:
-                errors.append(f"{where}.signoff_required: a stage that writes to cqc or mhra "
-                              "must require sign-off")
+                errors.append(f"{where}.signoff_required: a stage that writes to a regulator "
+                              f"({', '.join(sorted(REGULATORS))}) must require sign-off")
             names = [(f"{where}.template", stage.template)] + [
                 (f"{where}.on_deadline[{k}].template", step.template_name())
                 for k, step in enumerate(stage.on_deadline)

@@ -1,4 +1,4 @@
-"""``vigil case list|show|ack|respond|confirm|withdraw|signoff|note``, straight on the log.
+"""``vigil case list|show|ack|respond|confirm|screen-out|withdraw|signoff|note``, on the log.
 
 The CLI rebuilds the cases from the escalation log (``--log URL``, else
 ``$VIGIL_ESCALATION_LOG``, else ``sqlite:///vigil-escalation.db``, as for ``vigil audit``)
@@ -34,7 +34,8 @@ from streams.settings_loading import load_settings
 TOKEN_VARIABLE = "VIGIL_API_TOKEN"
 
 ACTIONS = {"ack": "acknowledge", "respond": "respond", "confirm": "confirm",
-           "withdraw": "withdraw", "signoff": "signoff", "note": "note"}
+           "withdraw": "withdraw", "signoff": "signoff", "note": "note",
+           "screen-out": "screen_out"}
 
 
 @contextmanager
@@ -157,7 +158,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_show)
     helps = {"ack": "record the provider's acknowledgement",
              "respond": "record the provider's response (data corrected or explanation)",
-             "confirm": "confirm the alarm after review", "withdraw": "withdraw the case",
+             "confirm": "confirm the alarm after screening or review",
+             "screen-out": "close a case in screening, nobody outside told (--note: why)",
+             "withdraw": "withdraw the case",
              "signoff": "sign off the stage waiting for it (releases regulator letters)",
              "note": "add a note"}
     for name, text in helps.items():

@@ -38,6 +38,10 @@ class LogKind(StrEnum):
     CASE_OPENED = "case_opened"
     CASE_UPGRADED = "case_upgraded"
     SIGNAL_RECORDED = "signal_recorded"
+    """A signal on an open case of its key (a re-alarm included): recorded, nothing sent."""
+    SIGNAL_ABSORBED = "signal_absorbed"
+    """A signal on a closed case of its key, inside the repeat interval or the same
+    reporting period: recorded on that case, no case opened, nothing sent."""
     STAGE_AWAITING_SIGNOFF = "stage_awaiting_signoff"
     STAGE_ENTERED = "stage_entered"
     STAGE_COMPLETED = "stage_completed"

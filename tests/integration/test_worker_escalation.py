@@ -99,7 +99,7 @@ def test_worker_escalates_signals_once(broker: EmbeddedBroker, tmp_path: Path) -
     assert set(received) == set(expected)
     notices = _notices(outbox)
     assert sent and len(notices) == len(sent) == len(set(sent))
-    assert any(p.parent.name == "provider" for p in notices)
+    assert any(p.parent.name == "lead_clinician" for p in notices)
 
     # Another worker (a new consumer group: its stages recompute every signal and publish
     # them again, and its escalation side reads the whole topic) on the same log.

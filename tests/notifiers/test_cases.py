@@ -26,6 +26,7 @@ from notifiers.rules import RulesHolder, default_rules_path, parse_rules
 from notifiers.working_days import add_working_days
 from streams.contract.signal import read_signal
 from tests.support.escalation import (
+    ANALYST,
     NewLog,
     at,
     default_rules,
@@ -33,6 +34,7 @@ from tests.support.escalation import (
     kinds,
     record,
     requested,
+    screened_alarm,
     signal,
 )
 from tests.support.log_backends import Backend
@@ -53,13 +55,16 @@ def test_an_alert_opens_a_case_and_tells_the_provider_without_asking_anything(
     case = eng.case(outcome.case_ids[0])
     assert (case.policy_name, case.level, case.status) == ("provider_alert", "alert",
                                                            CaseStatus.MONITORING)
-    (notice,) = requested(eng.log)
-    assert notice["recipient"] == "provider" and notice["ods_codes"] == ["RXF"]
+    notice, copy = requested(eng.log)
+    assert (notice["recipient"], copy["recipient"]) == ("lead_clinician", "medical_director")
+    assert notice["ods_codes"] == copy["ods_codes"] == ["RXF"]
     assert "PRELIMINARY" in notice["message"]["text"]
     assert "No response is needed." in notice["message"]["text"]
+    assert "To: Lead clinician, RXF" in notice["message"]["text"]
     logged = kinds(eng.log.entries(case_id=case.case_id))
     assert logged == ["signal_received", "route_decision", "case_opened", "stage_entered",
-                      "notification_requested", "stage_completed", "case_monitoring"]
+                      "notification_requested", "notification_requested", "stage_completed",
+                      "case_monitoring"]
     route = next(eng.log.entries(kind="route_decision")).payload
     assert route["routes"] == [{"route": "provider-alert", "policy": "provider_alert",
                                 "lane": "main"}]
@@ -81,7 +86,7 @@ def test_duplicate_signal_ids_are_dropped(new_log: NewLog) -> None:
     first = eng.receive(signal("alert"))
     again = eng.receive(signal("alert"))
     assert again.status == "duplicate"
-    assert len(requested(eng.log)) == 1
+    assert len(requested(eng.log)) == 2  # lead clinician and Medical Director, once
     assert len(eng.case(first.case_ids[0]).signal_ids) == 1
     assert kinds(eng.log.entries(kind="signal_duplicate")) == ["signal_duplicate"]
 
@@ -93,7 +98,7 @@ def test_a_new_signal_on_an_open_case_is_recorded_on_it(new_log: NewLog) -> None
     assert outcome.status == "recorded"
     case = only_case(eng)
     assert len(case.signal_ids) == 2 and case.signal["n"] == 150
-    assert len(requested(eng.log)) == 1  # nothing sent again
+    assert len(requested(eng.log)) == 2  # nothing sent again
 
 
 def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited(new_log: NewLog) -> None:
@@ -103,12 +108,12 @@ def test_an_alarm_upgrades_the_alert_case_and_later_alerts_are_inhibited(new_log
     assert upgraded.status == "upgraded" and upgraded.case_ids == opened.case_ids
     case = only_case(eng)
     assert (case.level, case.policy_name, case.stage.name) == ("alarm", "hqip_alarm",
-                                                               "preliminary_notice")
+                                                               "screening")
     inhibited = eng.receive(signal("alert", n=170))
     assert inhibited.status == "inhibited"
     (entry,) = eng.log.entries(kind="inhibit")
     assert entry.case_id == case.case_id and entry.payload["signal_id"]
-    assert [r["template"] for r in requested(eng.log)] == ["alert_notice", "preliminary_notice"]
+    assert [r["template"] for r in requested(eng.log)] == ["alert_notice"] * 2 + ["screening"]
     # A better-than-expected chart for the same entity is a different case.
     assert eng.receive(signal("alert", direction="better", n=171)).status == "opened"
 
@@ -124,7 +129,7 @@ def test_continue_opens_a_companion_case_alongside(new_log: NewLog) -> None:
     assert companion.policy_name == "operator_only"
     assert companion.key.lane == "also:operator-copy"
     assert companion.parent_case_id == main.case_id
-    assert {r["recipient"] for r in requested(eng.log)} == {"provider", "operator"}
+    assert {r["recipient"] for r in requested(eng.log)} == {"operator"}  # screening first
 
 
 def test_policy_is_frozen_onto_the_case(new_log: NewLog, tmp_path: Path) -> None:
@@ -133,36 +138,36 @@ def test_policy_is_frozen_onto_the_case(new_log: NewLog, tmp_path: Path) -> None
     eng, _ = engine(new_log(), rules=RulesHolder(path))
     old = eng.receive(signal("alarm", entity_id="RXF")).case_ids[0]
     data = yaml.safe_load(path.read_text())
-    data["policies"]["hqip_alarm"]["stages"][0]["respond_within_working_days"] = 40
+    data["policies"]["hqip_alarm"]["stages"][1]["respond_within_working_days"] = 40
     path.write_text(yaml.safe_dump(data))
     assert eng.reload_rules() is None
     new = eng.receive(signal("alarm", entity_id="RAJ")).case_ids[0]
-    assert eng.case(old).policy.stages[0].respond_within_working_days == 25
-    assert eng.case(new).policy.stages[0].respond_within_working_days == 40
+    assert eng.case(old).policy.stages[1].respond_within_working_days == 25
+    assert eng.case(new).policy.stages[1].respond_within_working_days == 40
     assert eng.case(old).rules_version != eng.case(new).rules_version
     # and the frozen policy survives a restart
     again = EscalationEngine(eng.log, RulesHolder(path))
-    assert again.case(old).policy.stages[0].respond_within_working_days == 25
+    assert again.case(old).policy.stages[1].respond_within_working_days == 25
 
 
 def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock(
         new_log: NewLog) -> None:
     eng, clock = engine(new_log(), "2026-12-14 10:00")
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     case = eng.case(case_id)
     # 25 working days across Christmas and New Year.
     assert case.deadline.respond_by == "2027-01-21"
     assert eng.tick(at("2027-01-21 23:59")) == []
     fired = eng.tick(clock.set(at("2027-01-22 00:00")))
-    assert kinds(fired) == ["deadline_fired", "notification_requested", "reminder",
-                            "deadline_set"]
+    assert kinds(fired) == ["deadline_fired", "notification_requested",
+                            "notification_requested", "reminder", "deadline_set"]
     reminder = requested(eng.log, purpose="reminder-1")[0]
-    assert reminder["recipient"] == "provider"
+    assert reminder["recipient"] == "lead_clinician"
     assert "Friday 29 January 2027" in reminder["message"]["subject"]
     # Still nothing: the case escalates to the audit's review without a response.
     fired = eng.tick(clock.set(at("2027-01-30 00:00")))
     assert "stage_completed" in kinds(fired) and case.stage.name == "review"
-    assert case.stage_outcomes[0]["outcome"] == "no_response"
+    assert case.stage_outcomes[1]["outcome"] == "no_response"
     assert requested(eng.log, stage="review")[0]["recipient"] == "operator"
 
     clock.set(at("2027-02-10 11:00"))
@@ -175,11 +180,12 @@ def test_hqip_timeline_reminders_escalation_and_non_response_on_a_manual_clock(
     fired = eng.tick(clock.set(at("2027-04-08 09:00")))
     copied = {r["recipient"] for r in requested(eng.log, purpose="reminder-1",
                                                 stage="confirmation")}
-    assert copied == {"provider", "cqc", "commissioner"}
+    assert copied == {"chief_executive", "lead_clinician", "medical_director", "cqc",
+                      "nhs_england"}
     assert case.deadline.respond_by == "2027-04-22"
     fired = eng.tick(clock.set(at("2027-04-23 09:00")))
     non_response = requested(eng.log, purpose="non_response")
-    assert {r["recipient"] for r in non_response} == {"cqc", "commissioner"}
+    assert {r["recipient"] for r in non_response} == {"cqc", "nhs_england"}
     assert "Signed off by: Dr Sign." in non_response[0]["message"]["text"]
     assert case.status is CaseStatus.MONITORING
     assert case.stage_outcomes[-1]["outcome"] == "non_response_notified"
@@ -201,17 +207,17 @@ def test_a_coarse_tick_catches_up_on_the_same_timeline(new_log: NewLog) -> None:
 
 def test_response_advances_the_stage_and_actions_record_who_and_when(new_log: NewLog) -> None:
     eng, clock = engine(new_log(), "2027-01-04 09:00")
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     clock.set(at("2027-01-12 15:30"))
     eng.act(case_id, "note", by="Ops A", note="called the lead clinician")
     eng.act(case_id, "respond", by="Ops A", details={"kind": "explanation"},
             note="case-mix explanation received")
     case = eng.case(case_id)
-    assert case.stage.name == "review" and case.stage_outcomes[0]["outcome"] == "respond"
+    assert case.stage.name == "review" and case.stage_outcomes[1]["outcome"] == "respond"
     actions = list(eng.log.entries(kind="action"))
-    assert [(a.payload["action"], a.payload["by"], a.at) for a in actions] == [
+    assert [(a.payload["action"], a.payload["by"], a.at) for a in actions][1:] == [
         ("note", "Ops A", at("2027-01-12 15:30")), ("respond", "Ops A", at("2027-01-12 15:30"))]
-    assert actions[1].payload["details"] == {"kind": "explanation"}
+    assert actions[2].payload["details"] == {"kind": "explanation"}
     with pytest.raises(CaseActionError, match="not awaiting sign-off"):
         eng.act(case_id, "signoff", by="Dr Sign")
     with pytest.raises(CaseActionError, match="unknown action"):
@@ -222,23 +228,27 @@ def test_response_advances_the_stage_and_actions_record_who_and_when(new_log: Ne
 
 def test_confirm_is_only_taken_when_a_decision_is_awaited(new_log: NewLog) -> None:
     eng, _ = engine(new_log())
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)  # now at the preliminary notice: a response is awaited
     with pytest.raises(CaseActionError, match="confirm-or-withdraw"):
         eng.act(case_id, "confirm", by="Audit Lead")
-    assert list(eng.log.entries(kind="action")) == []  # refused actions log nothing
+    assert len(list(eng.log.entries(kind="action"))) == 1  # refused actions log nothing
 
 
 def test_withdraw_closes_the_case_tells_the_provider_and_frees_the_key(new_log: NewLog) -> None:
     eng, _ = engine(new_log())
-    case_id = eng.receive(signal("alarm", n=1)).case_ids[0]
+    case_id = screened_alarm(eng, n=1)
     eng.act(case_id, "withdraw", by="Audit Lead", note="coding error corrected")
     case = eng.case(case_id)
     assert case.status is CaseStatus.CLOSED and case.closed_reason == "withdrawn"
-    (withdrawn,) = requested(eng.log, purpose="withdrawn")
-    assert "coding error corrected" in withdrawn["message"]["text"]
+    withdrawn = requested(eng.log, purpose="withdrawn")
+    assert {w["recipient"] for w in withdrawn} == {"lead_clinician", "medical_director"}
+    assert "coding error corrected" in withdrawn[0]["message"]["text"]
     with pytest.raises(CaseActionError, match="closed"):
         eng.act(case_id, "note", by="Audit Lead")
-    assert eng.receive(signal("alarm", n=2)).status == "opened"
+    assert eng.case(case_id).key not in eng.book.open_by_key
+    # A re-alarm inside the repeat interval is kept on the closed case (tests/notifiers/
+    # test_screening.py has the interval itself).
+    assert eng.receive(signal("alarm", n=2)).status == "absorbed"
 
 
 def test_nothing_reaches_cqc_before_signoff(new_log: NewLog, tmp_path: Path) -> None:
@@ -246,7 +256,7 @@ def test_nothing_reaches_cqc_before_signoff(new_log: NewLog, tmp_path: Path) -> 
     log = eng.log
     dispatcher = Dispatcher(log, build_notifiers(embedded_recipients(tmp_path)),
                             embedded_recipients(tmp_path))
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     eng.act(case_id, "respond", by="Ops A")
     eng.act(case_id, "confirm", by="Audit Lead")
     assert eng.case(case_id).status is CaseStatus.AWAITING_SIGNOFF
@@ -279,15 +289,16 @@ def test_device_alarm_reports_to_mhra_after_signoff_then_informs_the_users(new_l
     eng.act(case.case_id, "signoff", by="Committee Chair")
     (report,) = requested(eng.log, recipient="mhra")
     assert DEVICE in report["message"]["text"]
-    (users,) = requested(eng.log, stage="device_users")
-    assert users["ods_codes"] == ["RXF", "RAJ"]
+    users = requested(eng.log, stage="device_users")
+    assert [u["recipient"] for u in users] == ["lead_clinician", "medical_director"]
+    assert users[0]["ods_codes"] == ["RXF", "RAJ"]
     assert case.status is CaseStatus.MONITORING
 
 
 def test_open_cases_and_pending_deadlines_survive_a_restart(new_log: NewLog) -> None:
     eng, _ = engine(new_log(), "2026-12-14 10:00")
     log = eng.log
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     eng.receive(signal("alert", entity_id="RAJ"))
     before = {c.case_id: c.to_dict() for c in eng.cases()}
 
@@ -308,7 +319,7 @@ def test_open_cases_and_pending_deadlines_survive_a_restart(new_log: NewLog) -> 
 
 def test_a_second_writer_is_picked_up(new_log: NewLog) -> None:
     eng, _ = engine(new_log())
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     cli = EscalationEngine(eng.log)  # no rules needed to act
     cli.act(case_id, "respond", by="Ops B")
     assert eng.case(case_id).stage.name == "preliminary_notice"  # not refreshed yet
@@ -328,7 +339,7 @@ def test_quiet_cases_resolve_and_new_signals_hold_them_open(new_log: NewLog) -> 
     eng.tick(at("2027-02-23 00:00"))
     assert eng.case(case_id).status is CaseStatus.CLOSED
     assert eng.case(case_id).closed_reason == "resolved"
-    assert eng.receive(signal("alert", n=3)).status == "opened"
+    assert eng.receive(signal("alert", n=3)).status == "absorbed"  # the repeat interval
 
 
 def test_bad_signals_are_rejected_as_values_and_logged(new_log: NewLog) -> None:
@@ -374,7 +385,7 @@ def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.Monk
     url = log_backend.url
     with closing(open_log(url)) as log:
         eng, _ = engine(log)
-        case_id = eng.receive(signal("alarm")).case_ids[0]
+        case_id = screened_alarm(eng)
     assert run_case_cli(["case", "list", "--log", url]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["case_ids"] == [case_id]
     monkeypatch.setenv("VIGIL_API_TOKEN", OPS_TOKEN)
@@ -388,7 +399,7 @@ def test_case_cli_acts_on_the_log(log_backend: Backend, monkeypatch: pytest.Monk
     monkeypatch.setenv("VIGIL_ESCALATION_LOG", url)
     assert run_case_cli(["case", "show", case_id]) == 0
     shown = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert shown["actions"][0]["by"] == "Ops C"
+    assert shown["actions"][-1]["by"] == "Ops C"
     # No log given and none at the default place: an error, and no empty log is made.
     monkeypatch.delenv("VIGIL_ESCALATION_LOG")
     monkeypatch.chdir(tmp_path)
@@ -408,7 +419,7 @@ def test_case_cli_takes_the_principal_from_a_token_and_enforces_four_eyes(
     url = f"sqlite:///{tmp_path / 'cases.db'}"
     with closing(open_log(url)) as log:
         eng, _ = engine(log)
-        case_id = eng.receive(signal("alarm")).case_ids[0]
+        case_id = screened_alarm(eng)
     act = ["--log", url]
     # No token: free text --by no longer names who acts.
     assert run_case_cli(["case", "respond", case_id, "--by", "Ops C", *act]) == 2
@@ -436,7 +447,8 @@ def test_case_cli_takes_the_principal_from_a_token_and_enforces_four_eyes(
     assert run_case_cli(["case", "signoff", case_id, *act]) == 0
     with closing(open_log(url)) as log:
         actions = [(e.payload["action"], e.payload["by"]) for e in log.entries(kind="action")]
-    assert actions == [("respond", "Ops C"), ("confirm", "Audit Lead"), ("signoff", "Dr Sign")]
+    assert actions == [("confirm", ANALYST), ("respond", "Ops C"), ("confirm", "Audit Lead"),
+                       ("signoff", "Dr Sign")]
 
 
 class WritesFirst:

@@ -17,7 +17,7 @@ from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.log.escalation_log import EscalationLog
 from notifiers.recipients import RecipientsConfig, embedded_recipients
 from tests.support import log_backends
-from tests.support.escalation import NewLog, at, engine, signal
+from tests.support.escalation import NewLog, at, engine, screened_alarm, signal
 from tests.support.webhook_receivers import SECRET, Receiver, serve
 
 FAST = RetryPolicy(first_delay=0.01, factor=2.0, max_delay=0.1, deadline=1.0,
@@ -43,9 +43,11 @@ def test_outbox_delivers_each_notification_once_across_reruns_and_restarts(
     for code in PROVIDERS:
         eng.receive(signal("alert", entity_id=code))
     report = asyncio.run(outbox_dispatcher(eng.log, tmp_path).dispatch_pending())
-    assert (report.started, report.sent, report.dead_lettered) == (5, 5, 0)
-    files = sorted((tmp_path / "provider").glob("*.json"))
-    assert len(files) == 5 and len(list((tmp_path / "provider").glob("*.txt"))) == 5
+    # Each alert to the provider's lead clinician, with its Medical Director copied.
+    assert (report.started, report.sent, report.dead_lettered) == (10, 10, 0)
+    files = sorted((tmp_path / "lead_clinician").glob("*.json"))
+    assert len(files) == 5 and len(list((tmp_path / "lead_clinician").glob("*.txt"))) == 5
+    assert len(list((tmp_path / "medical_director").glob("*.json"))) == 5
     record = json.loads(files[0].read_text())
     assert record["body"]["schema"] == "vigil.notification/1"
 
@@ -53,7 +55,7 @@ def test_outbox_delivers_each_notification_once_across_reruns_and_restarts(
     assert again.started == 0  # a fresh dispatcher rebuilds the sent set from the log
     eng.receive(signal("alert", entity_id="RXF", n=999))  # recorded on the open case
     assert outbox_dispatcher(eng.log, tmp_path).pending() == []
-    assert len(list(eng.log.entries(kind="notification_sent"))) == 5
+    assert len(list(eng.log.entries(kind="notification_sent"))) == 10
 
 
 # The slowest test of the suite (it waits on timeouts): the stored backends are enough.
@@ -97,13 +99,14 @@ def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged(
                            reason="http_503")
     flaky, _hung, log, _ = asyncio.run(scenario())
 
-    # Exactly once per notification, after three failures.
+    # Exactly once per notification (each alert to a lead clinician and a Medical Director),
+    # after three failures.
     assert flaky.bad_signatures == 0
-    assert len(flaky.delivered) == 5 and len(set(flaky.delivered)) == 5
-    assert flaky.calls == 8
+    assert len(flaky.delivered) == 10 and len(set(flaky.delivered)) == 10
+    assert flaky.calls == 13
     attempts = [e.payload for e in log.entries(kind="notification_attempt")]
     trusts = [a for a in attempts if a["channel"] == "trusts"]
-    assert len(trusts) == 8 and sum(not a["ok"] for a in trusts) == 3
+    assert len(trusts) == 13 and sum(not a["ok"] for a in trusts) == 3
     assert all(a["reason"] == "http_503" for a in trusts if not a["ok"])
 
     # The hung receiver was given up on, attempt by attempt, and dead-lettered.
@@ -117,9 +120,9 @@ def test_flaky_and_hung_webhooks_are_isolated_and_every_attempt_is_logged(
     sent = [e.seq for e in log.entries(kind="notification_sent")]
     first_hung_attempt = min(e.seq for e in log.entries(kind="notification_attempt")
                              if e.payload["channel"] == "ops")
-    assert len(sent) == 5 and max(sent) < first_hung_attempt
+    assert len(sent) == 10 and max(sent) < first_hung_attempt
 
-    assert sample("vigil_notifications_sent_total", adapter="trusts") - before_sent == 5
+    assert sample("vigil_notifications_sent_total", adapter="trusts") - before_sent == 10
     assert sample("vigil_notifications_failed_total", adapter="trusts",
                   reason="http_503") - before_failed == 3
     assert sample("vigil_notifications_dead_lettered_total", adapter="ops",
@@ -153,8 +156,8 @@ def test_retry_after_is_honoured_and_permanent_failures_dead_letter_at_once(
     log = asyncio.run(scenario())
     attempts = [e.payload for e in log.entries(kind="notification_attempt")]
     first = [a for a in attempts if a["channel"] == "a"]
-    assert [(a["ok"], a["reason"], a["retry_in"]) for a in first] == [
-        (False, "http_429", 0.05), (True, "ok", None)]
+    assert sorted((a["ok"], a["reason"], a["retry_in"]) for a in first) == [
+        (False, "http_429", 0.05), (True, "ok", None), (True, "ok", None)]
     (dead,) = log.entries(kind="dead_letter")
     assert (dead.payload["channel"], dead.payload["attempts"], dead.payload["reason"]) == \
         ("b", 1, "http_422")
@@ -183,9 +186,9 @@ def test_a_channel_that_raises_is_retried_like_any_failure(new_log: NewLog) -> N
     clumsy = Clumsy()
     report = asyncio.run(Dispatcher(eng.log, {"c": clumsy}, recipients,
                                     retry=FAST).dispatch_pending())
-    assert report.sent == 1 and clumsy.calls == 2
+    assert report.sent == 2 and clumsy.calls == 3  # lead clinician and Medical Director
     reasons = [e.payload["reason"] for e in eng.log.entries(kind="notification_attempt")]
-    assert reasons == ["exception", "ok"]
+    assert sorted(reasons) == ["exception", "ok", "ok"]
 
 
 def test_regulator_requests_without_a_prior_signoff_are_blocked(
@@ -216,8 +219,9 @@ def test_provider_targets_by_ods_code(new_log: NewLog, tmp_path: Path) -> None:
     eng.receive(signal("alert", entity_id="RAJ"))
     notifiers = {"out": OutboxNotifier("out", tmp_path)}
     asyncio.run(Dispatcher(eng.log, notifiers, recipients).dispatch_pending())
-    assert len(list((tmp_path / "rxf-lead").glob("*.json"))) == 1
-    assert len(list((tmp_path / "other-trusts").glob("*.json"))) == 1
+    # A list serves every role of its provider: the lead clinician and the copy.
+    assert len(list((tmp_path / "rxf-lead").glob("*.json"))) == 2
+    assert len(list((tmp_path / "other-trusts").glob("*.json"))) == 2
 
 
 def test_a_role_without_a_target_is_dead_lettered_not_dropped(
@@ -229,8 +233,9 @@ def test_a_role_without_a_target_is_dead_lettered_not_dropped(
     dispatcher = Dispatcher(eng.log, {"out": OutboxNotifier("out", tmp_path)}, recipients)
     asyncio.run(dispatcher.dispatch_pending())
     asyncio.run(dispatcher.dispatch_pending())
-    (dead,) = eng.log.entries(kind="dead_letter")
-    assert (dead.payload["reason"], dead.payload["recipient"]) == ("no_target", "provider")
+    dead = list(eng.log.entries(kind="dead_letter"))
+    assert [(d.payload["reason"], d.payload["recipient"]) for d in dead] == [
+        ("no_target", "lead_clinician"), ("no_target", "medical_director")]
 
 
 def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_path: Path) -> None:
@@ -238,7 +243,7 @@ def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_
 
     async def scenario() -> None:
         eng, clock = engine(new_log(), "2026-12-14 10:00")
-        eng.receive(signal("alarm"))
+        screened_alarm(eng)
         clock.set(at("2027-01-22 09:00"))  # past the response deadline
         recipients = embedded_recipients(tmp_path)
         dispatcher = Dispatcher(eng.log, build_notifiers(recipients), recipients, retry=FAST)
@@ -246,14 +251,14 @@ def test_the_service_loop_ticks_and_delivers_until_stopped(new_log: NewLog, tmp_
         service = asyncio.create_task(run_escalation(eng, dispatcher, stop, tick_every=0.05,
                                                      poll_every=0.02))
         for _ in range(100):
-            if len(list((tmp_path / "provider").glob("*.json"))) == 2:
+            if len(list((tmp_path / "lead_clinician").glob("*.json"))) == 2:
                 break
             await asyncio.sleep(0.02)
         stop.set()
         await service
 
     asyncio.run(scenario())
-    names = sorted(p.name for p in (tmp_path / "provider").glob("*.json"))
+    names = sorted(p.name for p in (tmp_path / "lead_clinician").glob("*.json"))
     assert [n.rsplit("_", 1)[-1] for n in names] == ["reminder-1.json", "stage.json"]
 
 
@@ -280,7 +285,7 @@ def test_a_hung_address_holds_only_its_own_queue(new_log: NewLog) -> None:
         try:
             await dispatcher.dispatch_pending(wait=False)
             deadline = asyncio.get_running_loop().time() + 60
-            while not good.delivered:  # a condition with a deadline, not a timing
+            while len(good.delivered) < 2:  # a condition with a deadline, not a timing
                 assert asyncio.get_running_loop().time() < deadline, "RXF was held up"
                 await asyncio.sleep(0.05)
         finally:
@@ -291,6 +296,7 @@ def test_a_hung_address_holds_only_its_own_queue(new_log: NewLog) -> None:
         return hung, good, eng.log, good_url
 
     hung, good, log, good_url = asyncio.run(scenario())
-    assert len(good.delivered) == 1 and hung.calls == 1  # one slot: one hung attempt
+    # RXF's lead clinician and Medical Director; one slot: one hung attempt.
+    assert len(good.delivered) == 2 and hung.calls == 1
     sent = [e.payload for e in log.entries(kind="notification_sent")]
-    assert [p["address"] for p in sent] == [good_url]
+    assert [p["address"] for p in sent] == [good_url] * 2

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from notifiers.engine import EscalationEngine
 from notifiers.http_api import Principal, make_app
-from tests.support.escalation import NewLog, engine, signal
+from tests.support.escalation import ANALYST, NewLog, engine, screened_alarm, signal
 
 TOKENS = {"op-token": Principal("Dr A. Operator", "operator"),
           "op2-token": Principal("Dr C. Second", "operator"),
@@ -43,9 +43,10 @@ def test_no_token_401_auditor_reads_but_cannot_act(new_log: NewLog) -> None:
         assert [c["case_id"] for c in (await listed.json())["cases"]] == [case_id]
         shown = await client.get(f"/cases/{case_id}", headers=AUDITOR)
         document = await shown.json()
-        assert document["case"]["stage"] == "preliminary_notice"
+        assert document["case"]["stage"] == "screening"
         assert document["history"][0]["kind"] == "signal_received"
-        for action in ("ack", "respond", "confirm", "withdraw", "signoff", "note"):
+        for action in ("ack", "respond", "confirm", "screen-out", "withdraw", "signoff",
+                       "note"):
             denied = await client.post(f"/cases/{case_id}/{action}", headers=AUDITOR,
                                        json={"note": "x"})
             assert denied.status == 403, action
@@ -57,7 +58,7 @@ def test_no_token_401_auditor_reads_but_cannot_act(new_log: NewLog) -> None:
 
 def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> None:
     eng, _ = engine(new_log())
-    case_id = eng.receive(signal("alarm")).case_ids[0]
+    case_id = screened_alarm(eng)
     woken: list[bool] = []
 
     async def body(client: TestClient) -> None:
@@ -90,9 +91,9 @@ def test_operator_acts_and_the_log_names_the_token_holder(new_log: NewLog) -> No
     with_client(eng, body, on_change=lambda: woken.append(True))
     actions = [e.payload for e in eng.log.entries(kind="action")]
     assert [(a["action"], a["by"]) for a in actions] == [
-        ("respond", "Dr A. Operator"), ("confirm", "Dr A. Operator"),
+        ("confirm", ANALYST), ("respond", "Dr A. Operator"), ("confirm", "Dr A. Operator"),
         ("signoff", "Dr C. Second")]
-    assert actions[0]["details"] == {"kind": "explanation"}
+    assert actions[1]["details"] == {"kind": "explanation"}
     assert len(woken) == 3
     assert eng.case(case_id).signoffs[0]["by"] == "Dr C. Second"
 

@@ -93,9 +93,9 @@ def test_the_sample_escalates_into_a_verified_log_and_an_outbox(
     assert max(e.at for e in log) == last_event_time(sample_paths()[0])
 
     outbox = replayed.out / "outbox"
-    notices = sorted((outbox / "provider").glob("*.json"))
+    notices = sorted((outbox / "lead_clinician").glob("*.json"))
     assert notices and len(list(outbox.glob("*/*.json"))) == summary["notifications_written"]
-    assert json.loads(notices[0].read_text())["recipient"] == "provider"
+    assert json.loads(notices[0].read_text())["recipient"] == "lead_clinician"
     # Nobody signed anything off: nothing for the CQC (or MHRA), not even requested.
     assert not (outbox / "cqc").exists() and not (outbox / "mhra").exists()
     assert not [e for e in log if e.kind == "notification_requested"

@@ -68,7 +68,8 @@ def test_default_rules_route_each_model_to_its_policy() -> None:
 
     assert policy(level="alert") == "provider_alert"
     assert policy(level="alarm") == "hqip_alarm"
-    assert policy(level="alarm", entity_type="clinician", entity_id="1234567") == "hqip_alarm"
+    assert policy(level="alarm", entity_type="clinician", entity_id="1234567") \
+        == "clinician_alarm"
     assert policy(level="alarm", entity_type="device", entity_id="05012345678900") \
         == "device_alarm"
     assert policy(level="alert", entity_type="device", entity_id="05012345678900") \
@@ -89,7 +90,8 @@ def test_default_stage_timings_match_the_hqip_table() -> None:
     assert not stages["preliminary_notice"].requires_signoff
     steps = stages["confirmation"].deadline_steps()
     assert [s.action for s in steps] == ["reminder", "notify_cqc_non_response"]
-    assert set(steps[0].notify or ()) == {"provider", "cqc", "commissioner"}
+    assert set(steps[0].notify or ()) == {"chief_executive", "lead_clinician",
+                                          "medical_director", "cqc", "nhs_england"}
 
 
 def test_signoff_defaults_to_required_when_a_regulator_is_told() -> None:
@@ -124,7 +126,8 @@ def test_bad_file_is_rejected_whole_with_the_path_of_each_error(tmp_path: Path) 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"signoff_required": False, "notify": ["cqc"]},
-     "policies.p.stages[0].signoff_required: a stage that writes to cqc or mhra must"),
+     "policies.p.stages[0].signoff_required: a stage that writes to a regulator (cqc, mhra, "
+     "nhs_england) must"),
     ({"expects_response": True},
      "policies.p.stages[0].respond_within_working_days: required when expects_response"),
     ({"on_deadline": [{"action": "reminder"}]},
@@ -200,7 +203,8 @@ def test_explain_is_generated_from_the_model(tmp_path: Path,
     assert rules.version in text
     for name in rules.policies:
         assert f"### `{name}`" in text
-    assert "| 1. preliminary_notice |" in text and "25 working days" in text
+    assert "| 1. screening |" in text and "| 2. preliminary_notice |" in text
+    assert "25 working days" in text and "repeat interval" in text
     assert "required before anything is sent" in text
     # Change a timing in the file and the document follows.
     changed = default_rules_path().read_text().replace(
@@ -208,5 +212,5 @@ def test_explain_is_generated_from_the_model(tmp_path: Path,
     path = write(tmp_path, changed)
     assert run_cli(["rules", "explain", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "30 working days" in out and "| 1. preliminary_notice |" in out
+    assert "30 working days" in out and "| 2. preliminary_notice |" in out
     assert load_rules(path).version in out

@@ -40,7 +40,7 @@ def test_redeliveries_are_dropped_and_notices_delivered(new_log: NewLog, tmp_pat
     assert report.as_dict() == {"received": 2, "dropped": 3, "outcomes": {"opened": 2}}
     assert kinds(eng.log.entries(kind="signal_received")) == ["signal_received"] * 2
     assert list(eng.log.entries(kind="signal_duplicate")) == []
-    assert len(list((tmp_path / "provider").glob("*.json"))) == 2
+    assert len(list((tmp_path / "lead_clinician").glob("*.json"))) == 2
     assert eng.log.verify().ok
 
 
@@ -56,14 +56,14 @@ def test_stop_ends_the_wait_for_a_quiet_topic(new_log: NewLog, tmp_path: Path) -
             topic([signal("alarm")], then_wait=True), eng, dispatcher, stop=stop,
             poll_every=0.01))
         for _ in range(200):
-            if list((tmp_path / "provider").glob("*.json")):
+            if list((tmp_path / "operator").glob("*.json")):  # the screening notice
                 break
             await asyncio.sleep(0.01)
         stop.set()
         return (await asyncio.wait_for(consumer, 5)).as_dict()
 
     assert asyncio.run(scenario())["outcomes"] == {"opened": 1}
-    assert len(list((tmp_path / "provider").glob("*.json"))) == 1
+    assert len(list((tmp_path / "operator").glob("*.json"))) == 1
 
 
 def test_a_malformed_topic_value_is_rejected_and_logged_not_a_crash(new_log: NewLog,
