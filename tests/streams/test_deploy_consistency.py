@@ -564,3 +564,15 @@ def test_plain_install_includes_every_subpackage() -> None:
             assert any(fnmatch.fnmatch(package, p) for p in patterns), package
         else:
             assert package in include, package
+
+
+def test_the_kubernetes_rules_are_the_bundled_rules(manifests: list[dict[str, Any]],
+                                                    tmp_path: Path) -> None:
+    """The ConfigMap ships a copy of the default rules to adapt; as shipped it is the same
+    rules (screening, routes by role), not a stale older copy."""
+    from notifiers.rules import default_rules_path, load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(_kind(manifests, "ConfigMap", "vigil-config")["data"]["rules.yaml"],
+                    encoding="utf-8")
+    assert load_rules(path).version == load_rules(default_rules_path()).version
