@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,10 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def signal_line(signal: Signal, now: float | None = None) -> str:
-    """One console line per signal.
+def signal_line(signal: Signal, now: float | None = None,
+                injected: Mapping[str, str] | None = None) -> str:
+    """One console line per signal; a signal of an entity the feed made an outlier says so
+    (``injected``: entity id → the outlier it carries).
 
     >>> signal = Signal(
     ...     signal_id="s1", registry="r", metric="death_30d", monitor="ra_cusum_or2",
@@ -108,12 +110,16 @@ def signal_line(signal: Signal, now: float | None = None) -> str:
     ...     observed=20, expected=9.5)
     >>> signal_line(signal, now=0)[8:]
     ' ALARM  worse   death_30d           clinician 7000201  (n=240, 4.61 vs 4.5)'
+    >>> signal_line(signal, now=0, injected={"7000201": "bad_clinician"})[-27:]
+    '  <- injected: bad_clinician'
     """
     stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
     detail = f"n={signal.n}, {signal.statistic:.3g} vs {signal.threshold:.3g}"
+    mark = (injected or {}).get(signal.entity_id)
     return (f"{stamp} {signal.level.value.upper():<6} "
             f"{signal.direction.value:<7} {signal.metric:<19} "
-            f"{signal.entity_type} {signal.entity_id}  ({detail})")
+            f"{signal.entity_type} {signal.entity_id}  ({detail})"
+            + (f"  <- injected: {mark}" if mark else ""))
 
 
 class MailSink:
@@ -187,7 +193,8 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[
     return env
 
 
-async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
+async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int],
+                   injected: Mapping[str, str]
                    ) -> AsyncIterator[Signal | InvalidSignal]:
     """Signals from the signals topic, printing one line each (a malformed value is passed
     on as its rejection, for the engine to log)."""
@@ -207,7 +214,7 @@ async def _signals(settings: Any, stop: asyncio.Event, counts: dict[str, int]
                     if isinstance(signal, Signal):
                         level = signal.level.value
                         counts[level] = counts.get(level, 0) + 1
-                        print(signal_line(signal), flush=True)
+                        print(signal_line(signal, injected=injected), flush=True)
                     yield signal
     finally:
         await consumer.stop()
@@ -281,7 +288,8 @@ async def run_demo(args: argparse.Namespace) -> int:
               f"{json.dumps(outliers)}; Ctrl-C stops", flush=True)
 
         tasks.append(asyncio.create_task(consume_signals(
-            _signals(settings, stop, counts), engine, dispatcher, stop=stop, tick_every=5.0)))
+            _signals(settings, stop, counts, {v: k for k, v in outliers.items()}), engine,
+            dispatcher, stop=stop, tick_every=5.0)))
         tasks.append(asyncio.create_task(stream_events(
             settings, synthetic_events(spec), args.rate, stop=stop)))
         started = time.monotonic()
