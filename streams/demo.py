@@ -110,7 +110,7 @@ def signal_line(signal: Signal, now: float | None = None,
     ...     observed=20, expected=9.5)
     >>> signal_line(signal, now=0)[8:]
     ' ALARM  worse   death_30d           clinician 7000201  (n=240, 4.61 vs 4.5)'
-    >>> signal_line(signal, now=0, injected={"7000201": "bad_clinician"})[-27:]
+    >>> signal_line(signal, now=0, injected={"7000201": "bad_clinician"})[-28:]
     '  <- injected: bad_clinician'
     """
     stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
