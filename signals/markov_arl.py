@@ -116,9 +116,18 @@ def arl_of_increments(
     _check_limit(h, grid)
     if largest_rise(increments) <= 0:
         return math.inf
-    system = -transition_matrix(increments, h, grid, rounding)
-    system[np.diag_indices(grid)] += 1.0
-    return float(linalg.solve(system, np.ones(grid), check_finite=False)[0])
+    return arl_from_matrix(transition_matrix(increments, h, grid, rounding))
+
+
+def arl_from_matrix(q: np.ndarray) -> float:
+    """The ARL from state 0 of the chain with transition matrix ``q``: ``(I − Q)·x = 1``.
+
+    >>> round(arl_from_matrix(np.array([[0.5, 0.5], [0.5, 0.0]])), 9)
+    6.0
+    """
+    system = -q
+    system[np.diag_indices(q.shape[0])] += 1.0
+    return float(linalg.solve(system, np.ones(q.shape[0]), check_finite=False)[0])
 
 
 def markov_arl(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from signals import calibration
+from signals.calibration_result import Calibration
+from signals.cusum_increments import bernoulli_increments, poisson_chart_increments
 from signals.markov_arl import markov_arl, poisson_markov_arl
 from signals.simulated_arl import poisson_simulated_arl, simulated_arl
 from streams.console import usage_error
@@ -101,34 +103,51 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _bernoulli_h(args: argparse.Namespace) -> dict[str, Any]:
     odds_ratio = _required(args.odds_ratio, "--odds-ratio")
     risks = patient_mix(args)
+    increments = bernoulli_increments(odds_ratio, risks)
     base = {"chart": args.chart, "odds_ratio": odds_ratio, "patients_in_mix": len(risks),
-            "method": "markov", "grid": args.grid}
+            "grid": args.grid}
     if args.arl0 is not None:
-        h = calibration.h_for_arl0(args.arl0, odds_ratio, risks, grid=args.grid)
-        return {"h": h, "arl0": markov_arl(h, odds_ratio, risks, grid=args.grid), **base}
+        return {**_reported(calibration.calibrate_arl0(increments, args.arl0, args.grid),
+                            "arl0"), **base}
     method = "exact" if args.exact else "markov"
-    h = calibration.h_for_false_signal_probability(
-        args.false_signal_prob, args.horizon, odds_ratio, risks, method=method, grid=args.grid)
-    return {"h": h, "false_signal_prob": args.false_signal_prob, "horizon": args.horizon,
-            **base, "method": method}
+    found = calibration.calibrate_false_signal_probability(
+        increments, args.false_signal_prob, args.horizon, method, args.grid)
+    return {**_reported(found, "false_signal_prob"), "horizon": args.horizon, **base}
 
 
 def _poisson_h(args: argparse.Namespace) -> dict[str, Any]:
     rate_ratio = _required(args.rate_ratio, "--rate-ratio")
     rate = _required(args.benchmark_rate, "--benchmark-rate")
+    increments = poisson_chart_increments(rate_ratio, rate, args.exposure, exposure_first=True)
     base = {"chart": "poisson", "rate_ratio": rate_ratio, "benchmark_rate": rate,
-            "exposure_per_step": args.exposure, "method": "markov", "grid": args.grid}
+            "exposure_per_step": args.exposure, "grid": args.grid}
     if args.arl0 is not None:
-        h = calibration.poisson_h_for_arl0(args.arl0, rate_ratio, rate, args.exposure,
-                                           grid=args.grid, exposure_first=True)
-        arl = poisson_markov_arl(h, rate_ratio, rate, args.exposure, grid=args.grid,
-                                 exposure_first=True)
-        return {"h": h, "arl0": arl, **base}
-    h = calibration.poisson_h_for_false_signal_probability(
-        args.false_signal_prob, args.horizon, rate_ratio, rate, args.exposure, grid=args.grid,
-        exposure_first=True)
-    return {"h": h, "false_signal_prob": args.false_signal_prob, "horizon": args.horizon,
-            **base}
+        return {**_reported(calibration.calibrate_arl0(increments, args.arl0, args.grid),
+                            "arl0"), **base}
+    found = calibration.calibrate_false_signal_probability(
+        increments, args.false_signal_prob, args.horizon, grid=args.grid)
+    return {**_reported(found, "false_signal_prob"), "horizon": args.horizon, **base}
+
+
+def _reported(found: Calibration, name: str) -> dict[str, Any]:
+    """The limit, the value it really achieves under ``name``, and the target beside it.
+
+    When the target cannot be met exactly (a lattice chart, or cran/cusum's exact rule)
+    ``attained`` is false and ``note`` says which limit this is.
+    """
+    result: dict[str, Any] = {"h": found.h, name: found.achieved, f"target_{name}": found.target,
+                              "attained": found.exact, "method": found.method}
+    if found.lattice_step is not None:
+        result["lattice_step"] = found.lattice_step
+    if not found.exact:
+        side = "at least" if name == "arl0" else "at most"
+        closest = "nearest limit" if found.method == "lattice" else "limit cran/cusum chooses"
+        result["note"] = (
+            f"{name} {found.target:g} is not attainable exactly: this chart's {name} is a "
+            f"step function of h; this is the {closest}"
+            + (f" with {name} {side} the target" if found.method == "lattice" else "")
+            + f", whose {name} is {found.achieved:.6g}")
+    return result
 
 
 def _required(value: float | None, flag: str) -> float:

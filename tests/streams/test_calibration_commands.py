@@ -4,6 +4,7 @@ cardiac-surgery Phase I patient mix (cran/vlad test-racusum_crit_mc.R: h = 1.859
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -94,3 +95,22 @@ def test_target_arl0_in_config_is_calibrated_and_recorded(rows, risks_file, tmp_
     thresholds = {s["threshold"] for s in read_jsonl(out / "signals.jsonl")
                   if s["monitor"] == "worse" and s["level"] == "alarm"}
     assert thresholds == {worse[0]["calibration"]["h"]}
+
+
+def test_calibrate_says_when_a_lattice_target_is_not_attainable(capsys):
+    # Issue 13: r = 2, λ0·E = 1.5·ln 2 per step. The limit the smoothed chain put at ARL0 500
+    # (5.1981) really gives 431.8; the nearest safe attainable limit gives 617.9.
+    assert main(["calibrate", "--chart", "poisson", "--rate-ratio", "2",
+                 "--benchmark-rate", repr(1.5 * math.log(2)), "--arl0", "500"]) == 0
+    result = last_json(capsys)
+    assert result["method"] == "lattice" and result["attained"] is False
+    assert result["arl0"] == pytest.approx(617.85, abs=0.01)
+    assert result["target_arl0"] == 500
+    assert "not attainable exactly" in result["note"] and "617.853" in result["note"]
+
+
+def test_calibrate_reports_the_target_beside_an_attained_value(risks_file, capsys):
+    assert main(["calibrate", "--odds-ratio", "2", "--arl0", "370",
+                 "--risks", str(risks_file)]) == 0
+    result = last_json(capsys)
+    assert result["attained"] is True and result["method"] == "markov" and "note" not in result
