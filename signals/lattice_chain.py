@@ -18,11 +18,11 @@ from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg
 
 from signals.cusum_increments import Increments, PhasedIncrements, phase_values
 from signals.false_signal import signal_probability_of_matrix
 from signals.markov_arl import _phased_matrix, arl_from_matrix
+from signals.toeplitz_chain import offset_pmf, toeplitz_arl, toeplitz_with_reset
 
 
 class Lattice(NamedTuple):
@@ -97,12 +97,8 @@ def lattice_transition_matrix(lattice: Lattice, states: int) -> np.ndarray:
         raise ValueError("a chain needs at least one state")
     if lattice.phased:
         return _phased_matrix(lattice.cells, lattice.probabilities, states, "nearest")
-    offsets = np.clip(lattice.cells[:, 0], -states, states).astype(np.intp) + states
-    pmf = np.bincount(offsets, weights=lattice.probabilities, minlength=2 * states + 1)
-    q = linalg.toeplitz(pmf[states:0:-1], pmf[states : 2 * states])
-    # From state i every offset ≤ −i resets the chart to 0.
-    q[:, 0] = np.cumsum(pmf)[states - np.arange(states)]
-    return q
+    return toeplitz_with_reset(offset_pmf(lattice.cells[:, 0], lattice.probabilities, states),
+                               states)
 
 
 def lattice_arl(lattice: Lattice, states: int) -> float:
@@ -116,7 +112,9 @@ def lattice_arl(lattice: Lattice, states: int) -> float:
     >>> round(lattice_arl(lattice_of(CusumIncrements.of([-1.0, 1.0], [0.5, 0.5])), 3), 9)
     12.0
     """
-    return arl_from_matrix(lattice_transition_matrix(lattice, states))
+    if lattice.phased:
+        return arl_from_matrix(lattice_transition_matrix(lattice, states))
+    return toeplitz_arl(offset_pmf(lattice.cells[:, 0], lattice.probabilities, states), states)
 
 
 def lattice_signal_probability(lattice: Lattice, states: int, horizon: int) -> float:
