@@ -50,6 +50,8 @@ Method = Literal["markov", "exact"]
 
 # Root-finding tolerance on h: far inside the ±0.005 that published limits are quoted to.
 _XTOL = 1e-7
+# States of the chain that first locates a limit for a finer one.
+_COARSE_GRID = 250
 
 
 def limit_for_arl0(increments: Increments, target_arl0: float, grid: int = 1000) -> float:
@@ -71,7 +73,13 @@ def limit_for_arl0(increments: Increments, target_arl0: float, grid: int = 1000)
     def excess(h: float) -> float:
         return math.log(arl_of_increments(increments, h, grid)) - log_target
 
-    low, high = _bracket(excess, scale=largest_rise(increments))
+    if grid >= 4 * _COARSE_GRID:
+        # Locate h on a coarse chain (~1/16 of the cost per solve), then bracket it closely
+        # on the requested one: a third fewer solves at full size than bracketing from scratch.
+        near = limit_for_arl0(increments, target_arl0, _COARSE_GRID)
+        low, high = _bracket_near(excess, near)
+    else:
+        low, high = _bracket(excess, scale=largest_rise(increments))
     return float(optimize.brentq(excess, low, high, xtol=_XTOL))
 
 
@@ -319,6 +327,19 @@ def poisson_h_for_false_signal_probability(
         rate_ratio, benchmark_rate, exposure, weights, exposure_first
     )
     return limit_for_false_signal_probability(increments, alpha, horizon, method, grid)
+
+
+def _bracket_near(excess: Callable[[float], float], near: float) -> tuple[float, float]:
+    """Two limits around the root of an increasing ``excess(h)`` close to ``near``."""
+    width = 0.005 * near
+    low, high = near - width, near + width
+    while excess(low) > 0:
+        low, high, width = low - 2 * width, low, 2 * width
+        if low <= 0:
+            return _bracket(excess, scale=near)
+    while excess(high) < 0:
+        low, high, width = high, high + 2 * width, 2 * width
+    return low, high
 
 
 def _bracket(excess: Callable[[float], float], scale: float) -> tuple[float, float]:
