@@ -47,7 +47,18 @@ def signal_probability_of_increments(
     """
     if horizon < 1 or int(horizon) != horizon:
         raise ValueError("horizon must be a positive integer")
-    q = transition_matrix(increments, h, grid)
+    return signal_probability_of_matrix(transition_matrix(increments, h, grid), horizon)
+
+
+def signal_probability_of_matrix(q: np.ndarray, horizon: int) -> float:
+    """``P(signal within horizon)`` from state 0 of the chain with transition matrix ``q``.
+
+    >>> signal_probability_of_matrix(np.array([[0.5, 0.5], [0.5, 0.0]]), 2)
+    0.25
+    """
+    if horizon < 1 or int(horizon) != horizon:
+        raise ValueError("horizon must be a positive integer")
+    grid = q.shape[0]
     state = np.zeros(grid)
     state[0] = 1.0
     if horizon <= 4 * grid:

@@ -19,8 +19,9 @@ only as good as the grid (check it with a finer one).
 
 Cost. The transition matrix is Toeplitz apart from its first column (the reset), so it is
 built from one histogram of the scores on the grid, never by looping over patients and
-states, and solved densely. Steps applied in phases (``PhasedIncrements``) are rounded to the
-grid after every phase; their matrix is scattered together from every (outcome, state) pair.
+states, and solved in O(N²) without forming it (``signals.toeplitz_chain``). Steps applied
+in phases (``PhasedIncrements``) are rounded to the grid after every phase; their matrix is
+scattered together from every (outcome, state) pair and solved densely.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ from numpy.typing import ArrayLike
 from scipy import linalg
 
 from signals.cusum_increments import (
+    CusumIncrements,
     Increments,
     PhasedIncrements,
     bernoulli_increments,
     largest_rise,
     poisson_chart_increments,
 )
+from signals.toeplitz_chain import offset_pmf, toeplitz_arl, toeplitz_with_reset
 
 Rounding = Literal["paired", "nearest"]
+Solver = Literal["toeplitz", "dense"]
 
 
 def transition_matrix(
@@ -77,6 +81,13 @@ def transition_matrix(
     step = h / (grid - 0.5)
     if isinstance(increments, PhasedIncrements):
         return _phased_matrix(increments.values / step, increments.probabilities, grid, rounding)
+    return toeplitz_with_reset(_offset_distribution(increments, step, grid, rounding), grid)
+
+
+def _offset_distribution(
+    increments: CusumIncrements, step: float, grid: int, rounding: Rounding
+) -> np.ndarray:
+    """The scores as a distribution of whole-cell moves (``offset_pmf``), rounded."""
     cells = increments.values / step
     if rounding == "paired":
         below = np.floor(cells)
@@ -88,22 +99,22 @@ def transition_matrix(
     else:
         offsets = np.floor(cells + 0.5)
         mass = increments.probabilities
-    # Offsets beyond ±grid act alike from every state (certain reset or certain signal).
-    index = np.clip(offsets, -grid, grid).astype(np.intp) + grid
-    pmf = np.bincount(index, weights=mass, minlength=2 * grid + 1)
-    q = linalg.toeplitz(pmf[grid:0:-1], pmf[grid : 2 * grid])
-    # From state i every offset ≤ −i resets the chart to 0.
-    q[:, 0] = np.cumsum(pmf)[grid - np.arange(grid)]
-    return q
+    return offset_pmf(offsets, mass, grid)
 
 
 def arl_of_increments(
-    increments: Increments, h: float, grid: int = 1000, rounding: Rounding = "paired"
+    increments: Increments,
+    h: float,
+    grid: int = 1000,
+    rounding: Rounding = "paired",
+    solver: Solver = "toeplitz",
 ) -> float:
     """The in-control ARL, from ``S = 0``, of a CUSUM with the given score distribution.
 
     Parameters are those of ``transition_matrix``. Returns ``inf`` when no score is
-    positive (the chart can never signal).
+    positive (the chart can never signal). One-phase scores are solved in O(N²) by
+    ``signals.toeplitz_chain.toeplitz_arl`` (``solver="dense"``: LU of the full matrix, the
+    O(N³) check); phased steps, whose matrix is not Toeplitz, always densely.
 
     Examples
     --------
@@ -116,9 +127,25 @@ def arl_of_increments(
     _check_limit(h, grid)
     if largest_rise(increments) <= 0:
         return math.inf
-    system = -transition_matrix(increments, h, grid, rounding)
-    system[np.diag_indices(grid)] += 1.0
-    return float(linalg.solve(system, np.ones(grid), check_finite=False)[0])
+    if solver not in ("toeplitz", "dense"):
+        raise ValueError(f"unknown solver {solver!r}: use 'toeplitz' or 'dense'")
+    if solver == "dense" or isinstance(increments, PhasedIncrements):
+        return arl_from_matrix(transition_matrix(increments, h, grid, rounding))
+    if rounding not in ("paired", "nearest"):
+        raise ValueError(f"unknown rounding {rounding!r}: use 'paired' or 'nearest'")
+    pmf = _offset_distribution(increments, h / (grid - 0.5), grid, rounding)
+    return toeplitz_arl(pmf, grid)
+
+
+def arl_from_matrix(q: np.ndarray) -> float:
+    """The ARL from state 0 of the chain with transition matrix ``q``: ``(I − Q)·x = 1``.
+
+    >>> round(arl_from_matrix(np.array([[0.5, 0.5], [0.5, 0.0]])), 9)
+    6.0
+    """
+    system = -q
+    system[np.diag_indices(q.shape[0])] += 1.0
+    return float(linalg.solve(system, np.ones(q.shape[0]), check_finite=False)[0])
 
 
 def markov_arl(

@@ -4,6 +4,7 @@ cardiac-surgery Phase I patient mix (cran/vlad test-racusum_crit_mc.R: h = 1.859
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -94,3 +95,42 @@ def test_target_arl0_in_config_is_calibrated_and_recorded(rows, risks_file, tmp_
     thresholds = {s["threshold"] for s in read_jsonl(out / "signals.jsonl")
                   if s["monitor"] == "worse" and s["level"] == "alarm"}
     assert thresholds == {worse[0]["calibration"]["h"]}
+
+
+def test_calibrate_says_when_a_lattice_target_is_not_attainable(capsys):
+    # Issue 13: r = 2, λ0·E = 1.5·ln 2 per step. The limit the smoothed chain put at ARL0 500
+    # (5.1981) really gives 431.8; the nearest safe attainable limit gives 617.9.
+    assert main(["calibrate", "--chart", "poisson", "--rate-ratio", "2",
+                 "--benchmark-rate", repr(1.5 * math.log(2)), "--arl0", "500"]) == 0
+    result = last_json(capsys)
+    assert result["method"] == "lattice" and result["attained"] is False
+    assert result["arl0"] == pytest.approx(617.85, abs=0.01)
+    assert result["target_arl0"] == 500
+    assert "not attainable exactly" in result["note"] and "617.853" in result["note"]
+
+
+def test_calibrate_reports_the_target_beside_an_attained_value(risks_file, capsys):
+    assert main(["calibrate", "--odds-ratio", "2", "--arl0", "370",
+                 "--risks", str(risks_file)]) == 0
+    result = last_json(capsys)
+    assert result["attained"] is True and result["method"] == "markov" and "note" not in result
+
+
+def test_calibrate_with_a_guarantee_allows_for_the_estimated_model(rows, tmp_path, capsys):
+    # spcadjust 1.1 on the same Phase I (statistics.md): 2.1752 against a plug-in 1.9044.
+    events = write_jsonl(tmp_path / "e.jsonl", events_from_rows(rows, late_outcomes=False))
+    config = tmp_path / "c.yaml"
+    config.write_text(CARDIAC_DEMO)
+    assert main(["calibrate", "--odds-ratio", "2", "--arl0", "370", "--events", str(events),
+                 "--config", str(config), "--metric", "death_30d", "--until", "2021-12-31",
+                 "--guarantee", "0.9", "--nrep", "200", "--seed", "1", "--grid", "500"]) == 0
+    result = last_json(capsys)
+    assert result["method"] == "bootstrap" and result["patients_in_baseline"] == 1766
+    assert result["plug_in_h"] == pytest.approx(1.8888, abs=2e-4)
+    assert abs(result["h"] - 2.1752) < 2 * result["monte_carlo_standard_error"]
+
+
+def test_a_guarantee_needs_the_baseline_outcomes(risks_file, capsys):
+    assert main(["calibrate", "--odds-ratio", "2", "--arl0", "370", "--risks", str(risks_file),
+                 "--guarantee", "0.9"]) == 2
+    assert "needs the baseline's outcomes" in capsys.readouterr().err
