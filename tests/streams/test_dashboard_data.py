@@ -142,7 +142,7 @@ def test_recording_stage_feeds_the_history_from_a_batch() -> None:
     from streams.worker.records import Record
 
     pipeline = Pipeline(load_config(Path(__file__).resolve().parents[2] / "streams" /
-                                    "samples" / "demo.yaml"))
+                                    "samples" / "ncap.yaml"))
     history = ChartHistory()
     stage = RecordingEntityStage(EntityStage(pipeline, 1), history)
     records = [Record(0, i, json.dumps({"i": [{
