@@ -171,9 +171,10 @@ def demo_recipients(outbox: Path, smtp_port: int) -> Any:
     )
 
 
-def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[str, str]:
+def worker_env(settings: Any, port: int, log_url: str, read_token: str,
+               injected: Mapping[str, str] | None = None) -> dict[str, str]:
     """The demo worker's environment; ``read_token`` is its one dashboard token (role
-    ``auditor``: read only)."""
+    ``auditor``: read only); ``injected`` (entity id → outlier) is marked on the dashboard."""
     env = dict(os.environ)
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -189,6 +190,7 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str) -> dict[
         "VIGIL_LOG_LEVEL": "WARNING",
         **SYNTHETIC_EVENT_TIMES,
         "VIGIL_API_TOKENS": f"{read_token}:auditor:demo viewer",
+        "VIGIL_DEMO_INJECTED": json.dumps(dict(injected or {})),
     })
     return env
 
@@ -277,7 +279,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli.main", "run", "--config",
                  str(demo_config_path())],
-                env=worker_env(settings, port, log_url, read_token), cwd=out,
+                env=worker_env(settings, port, log_url, read_token,
+                               {v: k for k, v in outliers.items()}), cwd=out,
                 stdin=subprocess.DEVNULL, stdout=worker_log, stderr=worker_log,
                 start_new_session=True)
         print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "

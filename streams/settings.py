@@ -46,6 +46,9 @@ class VigilSettings(BaseSettings):
     """``production`` refuses the demo key, shipped placeholders, keys under 32 bytes or
     patterned, and API tokens under 128 bits; ``demo`` (``vigil demo``, tests) only the
     16-byte minimum."""
+    demo_injected: dict[str, str] = Field(default_factory=dict)
+    """Entity id → the outlier ``vigil demo``'s feed injected there (JSON, set by the demo):
+    the dashboard marks those entities as injected."""
     env_file: Path | None = None
     """A dotenv file to read settings from (read only when named here; the environment
     wins over it). Unset: no file is read, not even ``./.env``."""

@@ -140,10 +140,19 @@ def verification(result: Mapping[str, Any] | None) -> dict[str, Any]:
             "detail": f"hash chain BROKEN: {where}"}
 
 
-def entity_index(keys: Iterable[Sequence[str]]) -> list[dict[str, str]]:
-    """The entities the charts can show, sorted by metric, type and id."""
-    return [{"metric": m, "entity_type": t, "entity_id": i} for m, t, i in sorted(
-        tuple(k) for k in keys)]
+def entity_index(keys: Iterable[Sequence[str]],
+                 injected: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The entities the charts can show, sorted by metric, type and id; an entity where
+    ``vigil demo`` injected an outlier says which.
+
+    >>> entity_index([("m", "clinician", "7000201"), ("m", "provider", "R1A")],
+    ...              {"7000201": "bad_clinician"})[0]["injected"]
+    'bad_clinician'
+    """
+    injected = injected or {}
+    return [{"metric": m, "entity_type": t, "entity_id": i,
+             **({"injected": injected[i]} if i in injected else {})}
+            for m, t, i in sorted(tuple(k) for k in keys)]
 
 
 def chart_view(series: Mapping[str, Any]) -> dict[str, Any]:

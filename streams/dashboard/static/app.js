@@ -237,7 +237,8 @@ function drawEntities(entities) {
   let group = null, last = null;
   for (const e of entities) {
     if (e.metric !== last) { group = el("optgroup", { label: e.metric }); sel.appendChild(group); last = e.metric; }
-    group.appendChild(el("option", { value: entityKey(e) }, `${e.entity_type} ${e.entity_id}`));
+    const mark = e.injected ? `  [injected: ${e.injected}]` : "";
+    group.appendChild(el("option", { value: entityKey(e) }, `${e.entity_type} ${e.entity_id}${mark}`));
   }
   if (state.entity) sel.value = entityKey(state.entity);
 }
