@@ -4,6 +4,8 @@
 - ``settings-reference``: the configuration reference (:mod:`streams.docs.settings_table`).
 - ``rules``: ``vigil rules explain`` of the bundled escalation rules, its headings moved one
   level down to sit under the README's section.
+- ``runbook``: one section per Prometheus alert of ``deploy/prometheus/alerts.yml`` (each
+  alert's ``runbook_url`` points at it), from the alert's own summary and description.
 
 Regenerate both with ``python -m streams.docs.settings_reference --write-readme``.
 
@@ -41,9 +43,34 @@ def _settings_reference() -> str:
     return settings_reference_markdown()
 
 
+ALERTS_SOURCE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+
+
+def runbook_markdown(path: Path = ALERTS_SOURCE) -> str:
+    """A runbook entry per alert: its name (the anchor its ``runbook_url`` names), severity,
+    expression, summary and description."""
+    import yaml
+
+    lines = []
+    for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            notes = rule.get("annotations", {})
+            severity = rule.get("labels", {}).get("severity", "")
+            lines += [f'<a id="runbook-{rule["alert"].lower()}"></a>',
+                      f'### {rule["alert"]} ({severity})', "",
+                      f'{notes.get("summary", "")}.'.replace("..", "."), "",
+                      " ".join(str(notes.get("description", "")).split()), "",
+                      f'Fires when `{" ".join(str(rule["expr"]).split())}`'
+                      + (f' for {rule["for"]}.' if rule.get("for") else "."), ""]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "settings-reference": _settings_reference,
     "rules": rules_markdown,
+    "runbook": runbook_markdown,
 }
 
 

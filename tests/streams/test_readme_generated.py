@@ -77,7 +77,8 @@ def test_config_reference_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stale = tmp_path / "README.md"
     stale.write_text("# X\n\n<!-- settings-reference:start -->\nold\n"
-                     "<!-- settings-reference:end -->\n\n<!-- rules:start -->\n"
+                     "<!-- settings-reference:end -->\n\n<!-- runbook:start -->\n"
+                     "<!-- runbook:end -->\n\n<!-- rules:start -->\n"
                      "<!-- rules:end -->\ntail\n")
     assert main(["--check", str(stale)]) == 1
     assert main(["--write-readme", str(stale)]) == 0
