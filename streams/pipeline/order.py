@@ -115,6 +115,9 @@ class Marks:
     (90, False)
     >>> marks.update("0", 100, True, (2,)); marks.all_idle()
     True
+    >>> marks.update("0", "soon", False, (3,))
+    Traceback (most recent call last):
+    TypeError: a mark is [partition, time µs or null, idle, [int, ...]]
     """
 
     expected: int
@@ -126,11 +129,17 @@ class Marks:
 
     def update(self, upstream: str, time_us: int | None, idle: bool,
                version: Iterable[int]) -> None:
+        """Take one mark; ``TypeError`` (and nothing changed) if it is not one, so that a
+        malformed mark is quarantined rather than kept to poison every later watermark."""
+        stamp = list(version) if isinstance(version, list | tuple) else None
+        if (not isinstance(upstream, str) or not isinstance(idle, bool) or stamp is None
+                or not all(type(v) is int for v in stamp)
+                or not (time_us is None or type(time_us) is int)):
+            raise TypeError("a mark is [partition, time µs or null, idle, [int, ...]]")
         if time_us is not None and time_us > self.time_us.get(upstream, -FOREVER):
             self.time_us[upstream] = time_us
         elif upstream not in self.time_us:
             self.time_us[upstream] = -FOREVER
-        stamp = list(version)
         if stamp >= self.version.get(upstream, []):
             self.version[upstream] = stamp
             self.idle[upstream] = idle

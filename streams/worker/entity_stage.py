@@ -165,20 +165,19 @@ class EntityStage:
             buffer = self.buffers.setdefault(record.partition, ReorderBuffer())
             try:
                 value = json.loads(record.value)
-                if not isinstance(value, dict):
-                    raise TypeError("an observations message must be an object")
+                if not isinstance(value, dict) or not isinstance(value.get("i", []), list):
+                    raise TypeError("an observations message is {i: [...], m: mark}")
+                again = record.offset <= part.view.watermark
+                for message in value.get("i", ()):  # each quarantined on its own if bad
+                    self._arrive(message, record, part, buffer, entities, again, result)
+                mark = value.get("m")
+                if mark and not again:
+                    part.marks.update(*mark)  # TypeError, nothing kept, if malformed
+                    self._release(part, buffer, entities, result)
             except Exception as error:
                 if self.on_internal_error == "stop":
                     raise
                 self._quarantine(record, None, error, result)
-                continue
-            again = record.offset <= part.view.watermark
-            for message in value.get("i", ()):
-                self._arrive(message, record, part, buffer, entities, again, result)
-            mark = value.get("m")
-            if mark and not again:
-                part.marks.update(*mark)
-                self._release(part, buffer, entities, result)
         for p, part in parts.items():
             part.save()
             result.held += len(self.buffers[p])

@@ -115,7 +115,15 @@ class _Partition:
 
 
 def _key(item: dict[str, Any]) -> EventKey:
+    """An item's canonical key, its shape checked: a malformed item (the topic is Kafka's,
+    anyone may write to it) raises here, on arrival, and is quarantined alone, before it is
+    held or changes any state."""
     time_us, event_id, tie = item["k"]
+    source = item["src"]
+    if (type(time_us) is not int or not isinstance(event_id, str) or not isinstance(tie, str)
+            or not isinstance(item["r"], str) or not isinstance(item["ev"], str)
+            or not isinstance(source, list) or len(source) != 2):
+        raise TypeError("an episodes item is {k: [µs, event_id, digest], r, src, ev, ts}")
     return EventKey(time_us, event_id, tie)
 
 
@@ -155,11 +163,18 @@ class EpisodeStage:
             buffer = self.buffers.setdefault(record.partition, ReorderBuffer())
             try:
                 message = json.loads(record.value)
+                if not isinstance(message, dict) or not isinstance(message.get("i", []), list):
+                    raise TypeError("an episodes message is {pre: marks, i: [...], m: marks}")
                 again = record.offset <= part.view.watermark
                 for mark in () if again else message.get("pre", ()):
                     part.marks.update(*mark)
                 for item in message.get("i", ()):
-                    self._arrive(item, record, part, buffer, again, result)
+                    try:
+                        self._arrive(item, record, part, buffer, again, result)
+                    except Exception as error:  # this item only: the others go on
+                        if self.on_internal_error == "stop":
+                            raise
+                        self._quarantine(record, error, result, item)
                 for mark in () if again else message.get("m", ()):
                     part.marks.update(*mark)
                 if not again:
@@ -250,10 +265,7 @@ class EpisodeStage:
             event = parse_event(item["ev"], self.pseudonymiser)
             observations = self.pipeline.observe(event, state, item["src"])
         except InvalidEvent as error:
-            result.rejected[error.code] += 1
-            result.dead_letters.append((None, dumps({
-                "event_id": key.event_id, "reason_code": error.code, "reason": error.reason,
-                "source": item["src"], "raw": str(item.get("ev", ""))[:RAW_LIMIT]})))
+            _reject(result, key.event_id, error, item["src"], item["ev"])
             result.log.append({"event": "event_rejected", "event_id": key.event_id,
                                "reason_code": error.code, "source": item["src"]})
             self._rejected_orphans(state, result)
@@ -300,20 +312,30 @@ class EpisodeStage:
 
     def _rejected_orphans(self, state: PipelineState, result: EpisodeBatch) -> None:
         for orphan, error in state.rejected:
-            result.rejected[error.code] += 1
             result.accepted -= 1
-            result.dead_letters.append((None, dumps({
-                "event_id": orphan.event_id, "reason_code": error.code,
-                "reason": error.reason, "source": orphan.ref, "raw": ""})))
+            _reject(result, orphan.event_id, error, orphan.ref, "")
         state.rejected.clear()
 
-    def _quarantine(self, record: Record, error: Exception, result: EpisodeBatch) -> None:
-        letter = quarantine.quarantine_letter("episodes", error, event_id=None,
-                                              source=[record.partition, record.offset],
-                                              raw="")
+    def _quarantine(self, record: Record, error: Exception, result: EpisodeBatch,
+                    item: Any = None) -> None:
+        """A record (or one ``item`` of it) on which the stage raised."""
+        source = item.get("src") if isinstance(item, dict) else None
+        letter = quarantine.quarantine_letter(
+            "episodes", error, event_id=None,
+            source=source if isinstance(source, list) else [record.partition, record.offset],
+            raw="")
         result.quarantined += 1
         result.dead_letters.append((record.key, quarantine.safe_dumps(letter)))
         result.critical.append(quarantine.log_entry(letter, error))
+
+
+def _reject(result: EpisodeBatch, event_id: str, error: InvalidEvent, source: Any,
+            raw: str) -> None:
+    """A semantic rejection's dead letter (``raw``: the event as stage 1 forwarded it)."""
+    result.rejected[error.code] += 1
+    result.dead_letters.append((None, dumps({
+        "event_id": event_id, "reason_code": error.code, "reason": error.reason,
+        "source": source, "raw": raw[:RAW_LIMIT]})))
 
 
 def _state(route: dict[str, Any], episode_id: str | None) -> PipelineState:
