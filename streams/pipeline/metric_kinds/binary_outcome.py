@@ -390,7 +390,8 @@ class BinaryOutcome:
             mix, period, source = limits.current, horizon, "last horizon"
         else:
             return
-        if mix.count == 0:
+        cases = mix.count  # the entity's own: its volume, whatever mix stands in for it
+        if cases == 0:
             national = self._national_mix()
             if national is not None:
                 mix, source = national, "national mix (no baseline cases)"
@@ -403,7 +404,6 @@ class BinaryOutcome:
                 continue
             assert isinstance(config, RaCusumConfig)
             assert config.false_alarm_probability is not None
-            cases = limits.baseline.count if source == "baseline" else mix.count
             patients = max(baseline.min_cases,
                            round(cases * config.horizon_days / period))
             alarm = entity_limit(config.false_alarm_probability, patients,
@@ -422,7 +422,7 @@ class BinaryOutcome:
                 "achieved": alarm.achieved, "horizon_days": config.horizon_days,
                 "patients": patients, "h": alarm.h,
                 "alert_h": None if alert is None else alert.h,
-                "cases": mix.count, "from": source, "calibrated_at": at.isoformat(),
+                "cases": cases, "from": source, "calibrated_at": at.isoformat(),
             }
         limits.calibrated_at = at.isoformat()
         limits.current = RiskMix()
