@@ -14,6 +14,7 @@ only. Charts of other kinds (Poisson device charts, participation) are not budge
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,8 @@ from streams.contract.events import InvalidEvent
 from streams.contract.pseudonym import Pseudonymiser
 from streams.contract.signal import Signal
 from streams.pipeline.core import Pipeline, PipelineState
+from streams.pipeline.metric_kinds.base import Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome, Charts
-from streams.pipeline.order import to_us
 from streams.pipeline.replay import canonical_events
 
 CATEGORIES = ("provider letters", "CQC", "MHRA", "operator only")
@@ -102,21 +103,22 @@ def false_alarm_budget(lines: Iterable[bytes], pipeline: Pipeline, rules: Any,
 
     state = PipelineState()
     mixes: dict[tuple[str, str, str], RiskMix] = {}
-    first = last = None
+    times: list[datetime] = []
+    """The first observation's time, then the latest's."""
+
+    def observed(observation: Observation) -> None:
+        if not times:
+            times.append(observation.occurred_at)
+        times[1:] = [observation.occurred_at]
+        if isinstance(observation.values, Outcome):
+            for entity_type, entity_id in observation.entities:
+                mixes.setdefault((observation.metric, entity_type, entity_id),
+                                 RiskMix()).add(observation.values.p)
+
     for number, event in canonical_events(lines, pseudonymiser):
-        try:
-            pipeline.expire(to_us(event.occurred_at), state)
-            observations = pipeline.observe(event, state, number)
-        except InvalidEvent:
-            continue
-        for observation in observations:
-            first = first or observation.occurred_at
-            last = observation.occurred_at
-            pipeline.apply(observation, state)  # for the limits the charts end with
-            if isinstance(observation.values, Outcome):
-                for entity_type, entity_id in observation.entities:
-                    mixes.setdefault((observation.metric, entity_type, entity_id),
-                                     RiskMix()).add(observation.values.p)
+        with contextlib.suppress(InvalidEvent):  # a rejected event has no observations
+            pipeline.process(event, state, number, observed)  # limits the charts end with
+    first, last = (times[0], times[-1]) if times else (None, None)
     budget = Budget()
     if first is None or last is None:
         return budget

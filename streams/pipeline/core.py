@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -284,13 +284,16 @@ class Pipeline:
                                             finding))
         return signals
 
-    def process(self, event: Event, state: PipelineState, ref: Any = None) -> list[Signal]:
+    def process(self, event: Event, state: PipelineState, ref: Any = None,
+                observed: Callable[[Observation], None] | None = None) -> list[Signal]:
         """Both stages, for the next event in the canonical order: what replay does with
         each event (outcomes that waited too long for their procedure go to
-        ``state.rejected`` first)."""
+        ``state.rejected`` first). ``observed`` sees each observation as it is applied."""
         self.expire(to_us(event.occurred_at), state)
         signals: list[Signal] = []
         for observation in self.observe(event, state, ref):
+            if observed is not None:
+                observed(observation)
             signals.extend(self.apply(observation, state))
         return signals
 
