@@ -259,6 +259,8 @@ class Worker:
         self.monitors = self._table("monitors", "monitor state per entity")
         self.order = DeliveryOrder()
         self.commit_offsets: dict[tuple[str, int], int] = {}
+        self.start_offsets: dict[tuple[str, int], int] = {}
+        """The group's committed offset of an assigned partition nothing was read from."""
         app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.transport
         app.vigil_fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.vigil_embedded_broker = settings.broker_quirks == "tansu"
@@ -363,6 +365,7 @@ class Worker:
             return
         topic, consumer = self.settings.events_topic, self.app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
+        await self._start_offsets(topic, assigned)
 
         def caught_up(partition: int) -> bool:
             tp = next(tp for tp in assigned if tp.partition == partition)
@@ -372,7 +375,9 @@ class Worker:
                 return False
             position = self.order.next_offset(topic, partition)
             if position is None:
-                position = self.commit_offsets.get((topic, partition), 0)
+                position = self.commit_offsets.get((topic, partition))
+            if position is None:
+                position = self.start_offsets.get((topic, partition), 0)
             return highwater is not None and position >= highwater
 
         messages = self.ingest_stage.idle_marks([tp.partition for tp in assigned], caught_up)
@@ -380,6 +385,29 @@ class Worker:
             await write_durably("ingest", lambda: self._send_all(
                 [(self.settings.episodes_topic, None, value, partition)
                  for partition, value in messages]))
+
+    async def _start_offsets(self, topic: str, assigned: Sequence[Any]) -> None:
+        """Where this worker started on each assigned partition it has read nothing from
+        yet: the group's committed offset. A partition taken over from a worker that had
+        read it to its end has nothing to deliver, so without this its position was
+        unknown (0), it never counted as read to its end, never as idle, and stage 2's
+        watermark stood still for good (a handover stalled the whole stream)."""
+        unknown = [tp for tp in assigned
+                   if self.order.next_offset(topic, tp.partition) is None
+                   and (topic, tp.partition) not in self.commit_offsets
+                   and (topic, tp.partition) not in self.start_offsets]
+        if not unknown:
+            return
+        thread = self.app.consumer._thread  # aiokafka's consumer lives on its thread's loop
+        client = thread._ensure_consumer()
+        for tp in unknown:
+            try:
+                offset = await thread.call_thread(client.committed, tp)
+            except Exception as error:  # the coordinator is moving: ask again next tick
+                log.info("committed_offset_unknown", topic=topic, partition=tp.partition,
+                         error=error.__class__.__name__)
+                continue
+            self.start_offsets[topic, tp.partition] = offset or 0
 
     async def _episode_batch(self, events: Sequence[EventT]) -> None:
         _forget_current_event()
@@ -509,6 +537,7 @@ class Worker:
         self.order.forget(revoked)
         for tp in revoked:
             self.commit_offsets.pop((tp.topic, tp.partition), None)
+            self.start_offsets.pop((tp.topic, tp.partition), None)
             self._revoked.add((tp.topic, tp.partition))
 
     async def _on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
