@@ -116,7 +116,7 @@ def funnel_figure(snapshot: FunnelSnapshot, *, title: str,
                   linestyle="none")
         if point.entity_id == highlight:
             axes.plot([point.expected], [point.ratio], marker="o", markersize=11,
-                      markerfacecolor="none", markeredgecolor=SERIES[0], linestyle="none")
+                      color=SERIES[0], markerfacecolor="none", linestyle="none")
             axes.annotate(point.entity_id, (point.expected, point.ratio),
                           textcoords="offset points", xytext=(8, 6), fontsize=8,
                           color=SERIES[0])

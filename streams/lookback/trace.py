@@ -171,6 +171,10 @@ def trace_chart(events: Iterable[tuple[int, Event]], pipeline: Pipeline, key: Ch
     >>> len(trace.points), trace.points[-1].n, trace.monitor_kind, trace.direction
     (40, 40, 'ra_cusum', 'worse')
     """
+    return trace_charts(events, pipeline, [key], until_n)[key]
+
+
+def _new_trace(pipeline: Pipeline, key: ChartKey) -> ChartTrace:
     kind = pipeline.kinds.get(key.metric)
     if not isinstance(kind, BinaryOutcome):
         raise ValueError(f"metric {key.metric!r}: look-back packs need a binary_outcome "
@@ -184,21 +188,41 @@ def trace_chart(events: Iterable[tuple[int, Event]], pipeline: Pipeline, key: Ch
     probe = kind.new_entity(key.entity_type)
     assert isinstance(probe, Charts)
     direction = probe.monitors[kind.monitor_names.index(key.monitor)].direction
-    trace = ChartTrace(key, monitor_kind, "worse" if direction is None else direction.value,
-                       risk_model_version=kind.model.version)
+    return ChartTrace(key, monitor_kind, "worse" if direction is None else direction.value,
+                      risk_model_version=kind.model.version)
+
+
+def trace_charts(events: Iterable[tuple[int, Event]], pipeline: Pipeline,
+                 keys: Iterable[ChartKey], until_n: int | None = None
+                 ) -> dict[ChartKey, ChartTrace]:
+    """:func:`trace_chart` for several charts in one replay (a report's charts); with
+    ``until_n`` (one chart only) the replay stops at that observation."""
+    traces = {key: _new_trace(pipeline, key) for key in keys}
     state = PipelineState()
-    recorder = _Recorder(pipeline, state, trace)
+    recorders = [_Recorder(pipeline, state, trace) for trace in traces.values()]
+
+    def observed(observation: Observation) -> None:
+        for recorder in recorders:
+            recorder(observation)
+
     for number, event in events:
         signals: list[Signal] = []
-        recorder.now = event.occurred_at
+        for recorder in recorders:
+            recorder.now = event.occurred_at
         with contextlib.suppress(InvalidEvent):  # a rejected event has no observations
-            signals = pipeline.process(event, state, number, recorder)
-        recorder.complete()
-        trace.signals.extend(s for s in signals if ChartKey.of(s) == key)
+            signals = pipeline.process(event, state, number, observed)
+        for recorder in recorders:
+            recorder.complete()
+        for signal in signals:
+            trace = traces.get(ChartKey.of(signal))
+            if trace is not None:
+                trace.signals.append(signal)
         state.rejected.clear()
-        if until_n is not None and trace.points and trace.points[-1].n >= until_n:
-            break
-    return trace
+        if until_n is not None and len(traces) == 1:
+            points = next(iter(traces.values())).points
+            if points and points[-1].n >= until_n:
+                break
+    return traces
 
 
 def find_signal(events: Iterable[tuple[int, Event]], pipeline: Pipeline,
