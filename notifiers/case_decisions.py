@@ -25,6 +25,7 @@ from notifiers.log.chain import finite, json_ready
 from notifiers.log.escalation_log import LogItem
 from notifiers.log.kinds import LogKind
 from notifiers.messages import NotificationFacts, aggregate, render
+from notifiers.pack_source import PACK_TEMPLATES, PackSource, pack_record, pack_sentence
 from notifiers.reporting_periods import period_of
 from notifiers.rules import PROVIDER_ROLES, REGULATORS, DeadlineStep, Policy, Route, Rules, Stage
 from notifiers.working_days import add_working_days, working_deadline
@@ -52,6 +53,8 @@ class Transition:
     fhir: bool = True
     basis: datetime | None = None
     events: list[LogItem] = field(default_factory=list)
+    packs: PackSource | None = None
+    """Look-back packs for the notices that carry one; ``None``: no source configured."""
 
     @property
     def timeline(self) -> datetime:
@@ -255,19 +258,24 @@ def request(t: Transition, case: Case, stage: Stage, recipient: str, template: s
     if recipient in REGULATORS and signoff is None:
         # Rules validation makes this unreachable; the check keeps the promise if it is not.
         raise AssertionError(f"{key}: a regulator notification without sign-off")
+    pack = (pack_record(t.packs, case.case_id, case.signal) if template in PACK_TEMPLATES
+            else None)
     facts = NotificationFacts(
         key=key, case_id=case.case_id, policy=case.policy_name, stage=stage.name,
         purpose=purpose, recipient=recipient, signal=case.signal, confirmed=case.confirmed,
         at=t.at, expects=expects, respond_by=respond_by,
         reminder_number=case.reminders + (purpose.startswith("reminder")),
         signed_off_by=signoff["by"] if signoff else None, reason=reason, stage_outcome=outcome,
-        reporting_period=case.reporting_period,
+        reporting_period=case.reporting_period, look_back=pack_sentence(pack),
     )
+    message = render(template, facts, fhir=t.fhir)
+    if pack is not None:
+        message["body"]["look_back_pack"] = pack
     t.emit(LogKind.NOTIFICATION_REQUESTED, {
         "key": key, "recipient": recipient, "purpose": purpose, "policy": case.policy_name,
         "stage": stage.name, "template": template, "ods_codes": _ods_codes(case),
         "device_ids": [case.key.entity_id] if case.key.entity_type == "device" else [],
-        "signoff": signoff, "message": render(template, facts, fhir=t.fhir),
+        "signoff": signoff, "message": message,
     }, case_id=case.case_id, entity_id=case.key.entity_id)
 
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifiers.adapters.base import DeliveryResult, Notification, Notifier
+from notifiers.adapters.base import Attachment, DeliveryResult, Notification, Notifier
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry
 from notifiers.log.kinds import LogKind
@@ -38,6 +39,7 @@ from notifiers.metrics import (
     NOTIFICATIONS_FAILED,
     NOTIFICATIONS_SENT,
 )
+from notifiers.pack_source import PackSource
 from notifiers.recipients import RecipientsConfig
 from notifiers.rules import REGULATORS
 
@@ -107,12 +109,16 @@ class Dispatcher:
         Backoff, attempt timeout and delivery deadline (seconds).
     concurrency
         At most this many attempts in flight to one address of one channel.
+    packs
+        Where the look-back packs the engine recorded come from, to attach them.
     """
 
     def __init__(self, log: EscalationLog, notifiers: Mapping[str, Notifier],
                  recipients: RecipientsConfig, *, retry: RetryPolicy | None = None,
-                 clock: Clock | None = None, concurrency: int = 4) -> None:
+                 clock: Clock | None = None, concurrency: int = 4,
+                 packs: PackSource | None = None) -> None:
         self.log, self.notifiers, self.recipients = log, dict(notifiers), recipients
+        self.packs = packs
         self.retry = retry or RetryPolicy()
         self.clock = clock or SystemClock()
         self.concurrency = concurrency
@@ -167,14 +173,32 @@ class Dispatcher:
                                           p.get("device_ids") or ())
         if not targets:
             return [(entry, "no_target")]
+        attachments = self._attachments(entry.case_id, message["body"])
         for target in targets:
             delivery = Delivery(Notification(
                 key=p["key"], recipient=p["recipient"], address=target.address,
                 subject=message["subject"], text=message["text"], body=message["body"],
-                fhir=message.get("fhir"), case_id=entry.case_id), target.channel, entry.seq)
+                fhir=message.get("fhir"), case_id=entry.case_id, attachments=attachments),
+                target.channel, entry.seq)
             if delivery.ident not in self._seen.done:
                 self._seen.pending.setdefault(delivery.ident, delivery)
         return []
+
+    def _attachments(self, case_id: str | None, body: Mapping[str, Any]
+                     ) -> tuple[Attachment, ...]:
+        """The look-back pack the engine recorded, if the source still gives the same bytes
+        (a pack that changed since is not sent: the message names the one recorded)."""
+        record = body.get("look_back_pack")
+        if self.packs is None or case_id is None or not isinstance(record, Mapping) \
+                or not record.get("attached"):
+            return ()
+        try:
+            data = self.packs.pack_for(case_id, body.get("signal") or {})
+        except Exception:  # the message still goes; the link in it still works
+            return ()
+        if data is None or hashlib.sha256(data).hexdigest() != record.get("sha256"):
+            return ()
+        return (Attachment(str(record["filename"]), "application/zip", data),)
 
     def pending(self) -> list[Delivery]:
         """Deliveries requested and neither sent nor dead-lettered (after a fresh scan)."""

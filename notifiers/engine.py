@@ -50,6 +50,7 @@ from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
 from notifiers.log.kinds import LogKind
+from notifiers.pack_source import PackSource
 from notifiers.rules import Rules, RulesError, RulesHolder
 from streams.contract.signal import InvalidSignal, Signal
 
@@ -79,11 +80,16 @@ class EscalationEngine:
         tests.
     fhir
         Add a FHIR R4 ``Communication`` to each requested notification.
+    packs
+        Where preliminary notices get their look-back pack (``notifiers.pack_source``);
+        without one the notice says none is attached.
     """
 
     def __init__(self, log: EscalationLog, rules: RulesHolder | Rules | None = None, *,
-                 clock: Clock | None = None, fhir: bool = True) -> None:
+                 clock: Clock | None = None, fhir: bool = True,
+                 packs: PackSource | None = None) -> None:
         self.log = log
+        self.packs = packs
         self.clock = clock or SystemClock()
         self.fhir = fhir
         self._holder = (rules if isinstance(rules, RulesHolder) or rules is None
@@ -115,7 +121,7 @@ class EscalationEngine:
         for _ in range(DECISION_ATTEMPTS):
             self.refresh()
             base = self.book.last_seq
-            t = Transition(self.book, at, fhir=self.fhir)
+            t = Transition(self.book, at, fhir=self.fhir, packs=self.packs)
             try:
                 result = decide(t)
             except BaseException:

@@ -24,6 +24,7 @@ from notifiers.clock import Clock
 from notifiers.delivery import Dispatcher, RetryPolicy
 from notifiers.engine import EscalationEngine
 from notifiers.log.escalation_log import EscalationLog, open_log
+from notifiers.pack_source import PackSource
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
 from notifiers.rules import Rules, RulesHolder
 
@@ -61,6 +62,7 @@ def build_escalation(
     outbox: str | Path | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
+    packs: PackSource | None = None,
 ) -> Escalation:
     """Wire the escalation side.
 
@@ -79,13 +81,16 @@ def build_escalation(
         Time for the engine and the dispatcher (default the wall clock).
     retry
         The dispatcher's backoff and deadlines (default :class:`RetryPolicy`).
+    packs
+        Look-back packs for preliminary notices (``notifiers.pack_source``; optional).
     """
     opened = open_log(log) if isinstance(log, str) else log
     if isinstance(recipients, str | Path):
         recipients = load_recipients(recipients)
     elif recipients is None:
         recipients = embedded_recipients(outbox if outbox is not None else DEFAULT_OUTBOX)
-    engine = EscalationEngine(opened, rules_holder(rules), clock=clock)
+    engine = EscalationEngine(opened, rules_holder(rules), clock=clock, packs=packs)
     dispatcher = Dispatcher(opened, build_notifiers(recipients), recipients, retry=retry,
+                            packs=packs,
                             clock=clock)
     return Escalation(engine, dispatcher, recipients)

@@ -162,6 +162,7 @@ def _variables(facts: NotificationFacts) -> dict[str, str]:
         manufacturer=str(s.get("manufacturer") or "not named in the signal (see the "
                          "registry's device record)"),
         funnel_position=funnel_position(observed, expected),
+        look_back=facts.look_back or "",
     )
     return values
 

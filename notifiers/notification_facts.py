@@ -30,3 +30,4 @@ class NotificationFacts:
     reason: str | None = None
     stage_outcome: str | None = None
     reporting_period: str | None = None
+    look_back: str | None = None  # the line about the look-back pack, where there is one

@@ -11,6 +11,15 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a notification (a look-back pack)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """One message for one address, as rendered when the engine requested it."""
 
@@ -22,6 +31,7 @@ class Notification:
     body: dict[str, Any]
     fhir: dict[str, Any] | None = None
     case_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The embedded default channel: each notification written to a folder as JSON and text.
 
-One ``<key>.json`` and one ``<key>.txt`` per notification under ``directory/<address>/``,
+One ``<key>.json`` and one ``<key>.txt`` per notification under ``directory/<address>/``
+(and ``<key>.<file>`` per attachment, a look-back pack's ``lookback-<case>.zip``),
 written to a temporary name and renamed, so a reader never sees half a file and a re-send
 of the same key overwrites it with the same content rather than adding a second message.
 """
@@ -48,10 +49,13 @@ class OutboxNotifier:
                   "fhir": message.fhir}
         files = {".json": json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False),
                  ".txt": f"Subject: {message.subject}\n\n{message.text}"}
-        for suffix, content in files.items():
+        contents = {suffix: text.encode("utf-8") for suffix, text in files.items()}
+        for attachment in message.attachments:  # beside the message: <key>.<file name>
+            contents[f".{safe_name(attachment.filename)}"] = attachment.data
+        for suffix, content in contents.items():
             final = folder / f"{stem}{suffix}"
             temporary = folder / f".{stem}{suffix}.tmp"
-            temporary.write_text(content, encoding="utf-8")
+            temporary.write_bytes(content)
             os.replace(temporary, final)
         return folder / f"{stem}.json"
 

@@ -1,8 +1,9 @@
 """Secure email (NHSmail-style SMTP submission) with aiosmtplib: STARTTLS and AUTH.
 
 Each notification is one message: the plain-language letter as the text part, the machine
-body (and any FHIR ``Communication``) as JSON attachments. ``Message-ID`` is derived from
-the notification key, so a mail system can recognise a re-send of the same notification.
+body (and any FHIR ``Communication``) as JSON attachments, and any look-back pack as a zip.
+``Message-ID`` is derived from the notification key, so a mail system can recognise a re-send
+of the same notification.
 Connection problems and 4xx replies are retried; 5xx replies and refused recipients are
 permanent.
 """
@@ -44,6 +45,10 @@ def build_message(message: Notification, sender: str) -> EmailMessage:
         email.add_attachment(json.dumps(message.fhir, indent=2).encode(),
                              maintype="application", subtype="fhir+json",
                              filename="communication.fhir.json")
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        email.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                             filename=attachment.filename)
     return email
 
 

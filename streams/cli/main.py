@@ -33,6 +33,8 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "arl": "streams.cli.calibration",
     "calibrate": "streams.cli.calibration",
     "budget": "streams.cli.budget",
+    "lookback": "streams.cli.lookback",
+    "report": "streams.cli.report",
     "audit": "notifiers.cli.audit",
     "rules": "notifiers.cli.rules",
     "case": "notifiers.cli.case",
