@@ -33,6 +33,7 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "arl": "streams.cli.calibration",
     "calibrate": "streams.cli.calibration",
     "budget": "streams.cli.budget",
+    "export": "streams.cli.export",
     "audit": "notifiers.cli.audit",
     "rules": "notifiers.cli.rules",
     "case": "notifiers.cli.case",

@@ -20,7 +20,9 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from streams.exports.figures import COLUMNS, PublishedFigure
+from pydantic import BaseModel
+
+from streams.exports.figures import COLUMNS
 from streams.exports.suppression import SuppressionRule
 
 SCHEMA = "vigil.published_figures/1"
@@ -34,16 +36,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_csv(rows: Sequence[PublishedFigure], out: IO[str]) -> None:
-    """The header (:data:`~streams.exports.figures.COLUMNS`) and one line per row."""
+def write_csv(rows: Sequence[BaseModel], out: IO[str],
+              columns: Sequence[str] = COLUMNS) -> None:
+    """The header (by default :data:`~streams.exports.figures.COLUMNS`) and one line per
+    row; a suppressed value is an empty cell."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
         record = row.model_dump()
-        writer.writerow([_cell(record[column]) for column in COLUMNS])
+        writer.writerow([_cell(record[column]) for column in columns])
 
 
-def figures_document(rows: Sequence[PublishedFigure], rule: SuppressionRule,
+def figures_document(rows: Sequence[BaseModel], rule: SuppressionRule,
                      **about: Any) -> dict[str, Any]:
     """The JSON document: schema, suppression rule, what else ``about`` says, the rows."""
     return {
@@ -59,7 +63,7 @@ def figures_document(rows: Sequence[PublishedFigure], rule: SuppressionRule,
     }
 
 
-def write_json(rows: Sequence[PublishedFigure], rule: SuppressionRule, out: IO[str],
+def write_json(rows: Sequence[BaseModel], rule: SuppressionRule, out: IO[str],
                **about: Any) -> None:
     json.dump(figures_document(rows, rule, **about), out, indent=2)
     out.write("\n")
