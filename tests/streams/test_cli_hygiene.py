@@ -32,6 +32,7 @@ PARSEABLE = {
                        "--until", "2024-01-01"],
     "arl": ["arl", "--h", "4"], "calibrate": ["calibrate"],
     "budget": ["budget", "--config", "c.yaml", "--events", "e.jsonl"],
+    "export": ["export", "csv"],
     "audit": ["audit", "verify"],
     "rules": ["rules", "check"], "case": ["case", "list"],
 }
