@@ -40,10 +40,13 @@ def reports(tallies: Tallies) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def schema_validator(request: pytest.FixtureRequest) -> Path:
+def schema_validator(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder whose node_modules holds the schema package, or a skip saying why not."""
+    cache = request.config.cache  # None under -p no:cacheprovider: install afresh
     folder = Path(os.environ.get("VIGIL_FHIR_SCHEMA_DIR")
-                  or request.config.cache.mkdir("fhir-r4-schema"))  # type: ignore[union-attr]
+                  or (cache.mkdir("fhir-r4-schema") if cache is not None
+                      else tmp_path_factory.mktemp("fhir-r4-schema")))
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed to check HL7's FHIR R4 JSON schema")
     installed = folder / "node_modules" / "@asymmetrik" / "fhir-json-schema-validator"
