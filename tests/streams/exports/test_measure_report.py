@@ -43,7 +43,7 @@ def reports(tallies: Tallies) -> list[dict[str, Any]]:
 def schema_validator(request: pytest.FixtureRequest,
                      tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder whose node_modules holds the schema package, or a skip saying why not."""
-    cache = request.config.cache  # None under -p no:cacheprovider: install afresh
+    cache = getattr(request.config, "cache", None)  # none under -p no:cacheprovider
     folder = Path(os.environ.get("VIGIL_FHIR_SCHEMA_DIR")
                   or (cache.mkdir("fhir-r4-schema") if cache is not None
                       else tmp_path_factory.mktemp("fhir-r4-schema")))
