@@ -50,6 +50,7 @@ from notifiers.cases import Case, CaseBook, CaseStatus
 from notifiers.clock import Clock, SystemClock
 from notifiers.log.escalation_log import EscalationLog, LogEntry, StaleHead
 from notifiers.log.kinds import LogKind
+from notifiers.metrics import publish_case_workload
 from notifiers.pack_source import PackSource
 from notifiers.rules import Rules, RulesError, RulesHolder
 from streams.contract.signal import InvalidSignal, Signal
@@ -110,6 +111,8 @@ class EscalationEngine:
                 self.book.apply(entry.kind, entry.payload, at=entry.at,
                                 case_id=entry.case_id, seq=entry.seq)
                 count += 1
+            if count:
+                publish_case_workload(self.book, self.clock.now())
             return count
 
     def _rebuild(self) -> None:
@@ -130,6 +133,8 @@ class EscalationEngine:
                 raise
             entries = self._commit(t, base)
             if entries is not None:
+                if entries:
+                    publish_case_workload(self.book, at)
                 return result, entries
         raise StaleHead(base, self.book.last_seq)
 

@@ -69,6 +69,23 @@ def provider_codes(count: int) -> list[str]:
     return [f"R{1 + i // 26}{letters[i % 26]}" for i in range(count)]
 
 
+ICB_CODES = ("QWE", "QOP", "QE1", "QHM", "QMJ", "QKK", "QRV", "QYG", "QUY", "QSL")
+"""ICB-shaped ODS codes for synthetic patients (real codes' shape, no real meaning here)."""
+
+
+def patient_icb(rng: random.Random, provider_index: int) -> str:
+    """A synthetic patient's ICB: mostly the ICB of the provider's area, one in five from
+    elsewhere (patients cross boundaries for specialist care), from its own random stream
+    so that adding it changed no other generated value.
+
+    >>> patient_icb(random.Random(1), 0) in ICB_CODES
+    True
+    """
+    if rng.random() < 0.2:
+        return rng.choice(ICB_CODES)
+    return ICB_CODES[provider_index % len(ICB_CODES)]
+
+
 def clinician_codes(provider_index: int, count: int) -> list[str]:
     """GMC-shaped numbers for a provider's clinicians.
 
@@ -105,6 +122,7 @@ def nhs_number(rng: random.Random) -> str:
 def synthetic_events(spec: SyntheticRegistry) -> Iterator[str]:
     """JSON lines in event-time order."""
     rng = random.Random(spec.seed)
+    icb_rng = random.Random(f"icb-{spec.seed}")
     providers = provider_codes(spec.providers)
     clinicians = {ods: clinician_codes(p, spec.clinicians_per_provider)
                   for p, ods in enumerate(providers)}
@@ -149,6 +167,7 @@ def synthetic_events(spec: SyntheticRegistry) -> Iterator[str]:
                 "sex": rng.choice("MF"),
                 "imd_decile": imd_decile,
                 "ethnicity": rng.choice("AAAAABDHJLMNPRSZ"),
+                "icb_code": patient_icb(icb_rng, providers.index(ods)),
             },
             "procedure": {"code": "K40", "system": "OPCS-4"},
             "risk_factors": {"parsonnet": parsonnet},

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "budget": "streams.cli.budget",
     "lookback": "streams.cli.lookback",
     "report": "streams.cli.report",
+    "export": "streams.cli.export",
     "audit": "notifiers.cli.audit",
     "rules": "notifiers.cli.rules",
     "case": "notifiers.cli.case",

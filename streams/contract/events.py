@@ -71,6 +71,7 @@ _config = ConfigDict(extra="ignore", frozen=True)
 OdsCode = Annotated[str, StringConstraints(pattern=identifiers.ODS_CODE)]
 SiteCode = Annotated[str, StringConstraints(pattern=identifiers.ODS_SITE_CODE)]
 GmcNumber = Annotated[str, StringConstraints(pattern=identifiers.GMC_NUMBER)]
+IcbCode = Annotated[str, StringConstraints(pattern=identifiers.ICB_CODE)]
 Gtin = Annotated[str, AfterValidator(identifiers.gtin)]
 
 
@@ -112,7 +113,17 @@ class Clinician(BaseModel):
 
 class Patient(BaseModel):
     """What the registry may know of the patient. The NHS number arrives as ``nhs_number``
-    and is held only as ``pseudonym``."""
+    and is held only as ``pseudonym``. ``icb_code`` is the ICB of the patient's residence
+    (or registered practice), for the ICB roll-up of published figures.
+
+    >>> Patient(icb_code="QWE").icb_code
+    'QWE'
+    >>> try:
+    ...     Patient(icb_code="RXF")
+    ... except ValidationError as error:
+    ...     print(describe_errors(error))
+    icb_code: String should match pattern '^Q[A-Z0-9]{2}$'
+    """
 
     model_config = _config
     pseudonym: str | None = Field(default=None, validation_alias="nhs_number")
@@ -120,6 +131,7 @@ class Patient(BaseModel):
     sex: Literal["M", "F", "I", "U"] | None = None
     imd_decile: Annotated[int, Field(ge=1, le=10)] | None = None
     ethnicity: str | None = None
+    icb_code: IcbCode | None = None
 
     @field_validator("pseudonym", mode="before")
     @classmethod

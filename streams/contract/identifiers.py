@@ -66,6 +66,10 @@ ODS_CODE = r"^[A-Z0-9]{3,6}$"
 ODS_SITE_CODE = r"^[A-Z0-9]{5}$"
 """A site code is a five-character ODS code (RXF05)."""
 
+ICB_CODE = r"^Q[A-Z0-9]{2}$"
+"""An integrated care board's ODS code: three characters, starting with Q (QWE, QE1). It
+names an area, not a person."""
+
 GMC_NUMBER = r"^[0-9]{7}$"
 """GMC reference number: 7 digits, no check digit."""
 

@@ -32,6 +32,10 @@ PARSEABLE = {
                        "--until", "2024-01-01"],
     "arl": ["arl", "--h", "4"], "calibrate": ["calibrate"],
     "budget": ["budget", "--config", "c.yaml", "--events", "e.jsonl"],
+    "export": ["export", "csv"],
+    "lookback": ["lookback", "--events", "e.jsonl", "--config", "c.yaml", "--signal", "s",
+                 "--out", "o"],
+    "report": ["report", "--events", "e.jsonl", "--config", "c.yaml", "--out", "o"],
     "audit": ["audit", "verify"],
     "rules": ["rules", "check"], "case": ["case", "list"],
 }

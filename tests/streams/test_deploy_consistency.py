@@ -508,8 +508,14 @@ def test_dashboard_panels() -> None:
                    "sum by (level, direction) (increase(vigil_signals_total",
                    "histogram_quantile(0.5,", "histogram_quantile(0.99,",
                    "vigil_consumer_lag", "vigil_notifications_sent_total",
-                   "vigil_notifications_failed_total"):
+                   "vigil_notifications_failed_total",
+                   # case workload (issue 14): each escalation process reports the same
+                   # log's book, so instances are combined with max, never summed
+                   "max by (route, lane) (vigil_cases_open)",
+                   "max by (route, lane) (vigil_cases_awaiting_signoff)",
+                   "max by (route, lane) (vigil_cases_overdue)"):
         assert needle in exprs, needle
+    assert "sum(vigil_cases" not in exprs and "sum by (route, lane) (vigil_cases" not in exprs
 
 
 # -- the image ----------------------------------------------------------------------------
