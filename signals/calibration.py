@@ -114,11 +114,22 @@ def limit_for_false_signal_probability(
     if method != "markov":
         raise ValueError(f"unknown method {method!r}: use 'markov' or 'exact'")
 
+    log_odds = _log_odds(alpha)
+
     def excess(h: float) -> float:
-        return alpha - signal_probability_of_increments(increments, h, horizon, grid)
+        # On the log-odds scale the probability falls almost linearly in h (its tail is
+        # exponential), so Brent's interpolation converges in a few steps: the same root.
+        return log_odds - _log_odds(signal_probability_of_increments(increments, h, horizon,
+                                                                     grid))
 
     low, high = _bracket(excess, scale=largest_rise(increments))
     return float(optimize.brentq(excess, low, high, xtol=_XTOL))
+
+
+def _log_odds(p: float) -> float:
+    """``log(p / (1 − p))``, finite at 0 and 1 (where a chain's probability can round)."""
+    p = min(max(p, 1e-300), 1.0 - 1e-16)
+    return math.log(p) - math.log1p(-p)
 
 
 def calibrate_arl0(
