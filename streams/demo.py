@@ -15,7 +15,10 @@ It starts, in this order, and stops in reverse on Ctrl-C (SIGINT), SIGTERM or af
    email to the SMTP sink;
 5. the synthetic registry feed (:mod:`streams.synthetic_feed`) streaming at ``--rate``
    events/s to the events topic, with injected outliers strong enough to raise alarms
-   within a minute.
+   within a minute; every line is also appended to ``OUT/events.jsonl`` (flushed a batch
+   at a time, before the batch is sent), the events file of the look-back packs
+   (``VIGIL_LOOKBACK_EVENTS``, set for the worker's dashboard and used by the engine for
+   its preliminary notices).
 
 The worker's dashboard reads the same escalation log (read-only), so cases appear there as
 the engine opens them.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -35,10 +39,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from streams.contract.signal import InvalidSignal, Signal, read_signal
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
@@ -49,10 +53,37 @@ from streams.synthetic_feed import spec_from_args
 DEFAULT_PORT = 6066
 
 
-RUN_FILES = ("escalation.db", "escalation.db-wal", "escalation.db-shm", "outbox", "mail")
+RUN_FILES = ("escalation.db", "escalation.db-wal", "escalation.db-shm", "outbox", "mail",
+             "events.jsonl")
 """What one demo run writes that a second run must not inherit: its escalation log (whose
 signal ids the rerun's deterministic ids would repeat, so every signal would be dropped as
-a duplicate), its outbox and its mail."""
+a duplicate), its outbox, its mail and its feed (the look-back packs' events: a rerun's
+would repeat every event id)."""
+EVENTS_FILE = "events.jsonl"
+"""The feed as sent, in ``OUT/``: the look-back packs' events (``VIGIL_LOOKBACK_EVENTS``)."""
+FEED_BATCH = 100
+"""Lines written and flushed together, before any of them is sent."""
+
+
+def recorded_feed(lines: Iterable[str], file: IO[str], batch: int = FEED_BATCH
+                  ) -> Iterator[str]:
+    r"""``lines``, each written to ``file`` before it is passed on: a batch of ``batch`` is
+    written and flushed, then handed out, so the file always holds every line sent (up
+    to one batch more) and ends with a whole line.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> feed = recorded_feed(iter(["a", "b", "c"]), out, batch=2)
+    >>> next(feed), out.getvalue()
+    ('a', 'a\nb\n')
+    >>> list(feed), out.getvalue()
+    (['b', 'c'], 'a\nb\nc\n')
+    """
+    source = iter(lines)
+    while chunk := list(itertools.islice(source, batch)):
+        file.write("".join(line.rstrip("\n") + "\n" for line in chunk))
+        file.flush()
+        yield from chunk
 
 
 def archive_previous_run(out: Path) -> Path | None:
@@ -172,9 +203,11 @@ def demo_recipients(outbox: Path, smtp_port: int) -> Any:
 
 
 def worker_env(settings: Any, port: int, log_url: str, read_token: str,
-               injected: Mapping[str, str] | None = None) -> dict[str, str]:
+               injected: Mapping[str, str] | None = None,
+               events: Path | None = None) -> dict[str, str]:
     """The demo worker's environment; ``read_token`` is its one dashboard token (role
-    ``auditor``: read only); ``injected`` (entity id → outlier) is marked on the dashboard."""
+    ``auditor``: read only); ``injected`` (entity id → outlier) is marked on the dashboard;
+    ``events`` is the feed's file, for the dashboard's look-back packs."""
     env = dict(os.environ)
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -192,6 +225,8 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str,
         "VIGIL_API_TOKENS": f"{read_token}:auditor:demo viewer",
         "VIGIL_DEMO_INJECTED": json.dumps(dict(injected or {})),
     })
+    if events is not None:
+        env["VIGIL_LOOKBACK_EVENTS"] = str(events)
     return env
 
 
@@ -235,7 +270,11 @@ async def run_demo(args: argparse.Namespace) -> int:
     from notifiers.escalation import build_escalation
     from notifiers.rules import default_rules_path
     from notifiers.signal_consumer import consume_signals
+    from streams.contract.events import default_window
     from streams.kafka.producer import ensure_topics
+    from streams.lookback.source import configured_pack_source
+    from streams.pipeline.config import load_config
+    from streams.pipeline.core import Pipeline
     from streams.settings import VigilSettings
     from streams.synthetic import synthetic_events
     from streams.synthetic_feed import stream_events
@@ -258,21 +297,31 @@ async def run_demo(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    print(f"vigil demo: folder {out}/ (logs, escalation.db, outbox/, mail/)", flush=True)
+    print(f"vigil demo: folder {out}/ (logs, escalation.db, outbox/, mail/, {EVENTS_FILE})",
+          flush=True)
     broker = EmbeddedBroker(log_path=out / "broker.log").start()
     mail = MailSink(out / "mail").start()
     worker: subprocess.Popen[bytes] | None = None
     tasks: list[asyncio.Task[Any]] = []
     counts: dict[str, int] = {}
     code = 0
+    events_path = out / EVENTS_FILE
+    feed_file = events_path.open("w", encoding="utf-8")
+    # The packs replay the feed in this process: its fast-forward event times must pass
+    # the contract here as in the worker (the window is read once per process).
+    os.environ.update(SYNTHETIC_EVENT_TIMES)
+    default_window.cache_clear()
     try:
         settings = VigilSettings(bootstrap_servers=broker.bootstrap_servers, mode="demo",
                                  hmac_key=DEMO_HMAC_KEY, app_id=f"vigil-demo-{port}",
                                  partitions=4)
         await ensure_topics(settings, settings.events_topic, settings.signals_topic)
         log_url = f"sqlite:///{out / 'escalation.db'}"
+        packs = configured_pack_source(events_path, Pipeline(load_config(demo_config_path()),
+                                                             settings.join_window()))
         escalation = build_escalation(log_url, default_rules_path(),
-                                      recipients=demo_recipients(out / "outbox", mail.port))
+                                      recipients=demo_recipients(out / "outbox", mail.port),
+                                      packs=packs)
         engine, dispatcher = escalation.engine, escalation.dispatcher
 
         with (out / "worker.log").open("ab") as worker_log:
@@ -280,7 +329,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "streams.cli.main", "run", "--config",
                  str(demo_config_path())],
                 env=worker_env(settings, port, log_url, read_token,
-                               {v: k for k, v in outliers.items()}), cwd=out,
+                               {v: k for k, v in outliers.items()}, events_path), cwd=out,
                 stdin=subprocess.DEVNULL, stdout=worker_log, stderr=worker_log,
                 start_new_session=True)
         print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "
@@ -294,7 +343,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             _signals(settings, stop, counts, {v: k for k, v in outliers.items()}), engine,
             dispatcher, stop=stop, tick_every=5.0)))
         tasks.append(asyncio.create_task(stream_events(
-            settings, synthetic_events(spec), args.rate, stop=stop)))
+            settings, recorded_feed(synthetic_events(spec), feed_file), args.rate,
+            stop=stop)))
         started = time.monotonic()
         ready = False
         while not stop.is_set():
@@ -327,6 +377,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                 await asyncio.to_thread(worker.wait, 5)
         mail.stop()
         broker.stop()
+        feed_file.close()
     opened = sum(1 for _ in engine.cases())
     print(json.dumps({"signals": counts, "cases": opened, "mails": mail.received,
                       "folder": str(out)}), flush=True)

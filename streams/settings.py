@@ -141,6 +141,11 @@ class VigilSettings(BaseSettings):
     recipients: Path | None = None
     """Recipients YAML (``notifiers.recipients``); unset: every role to ``outbox_dir``."""
     outbox_dir: Path = Path("vigil-outbox")
+    lookback_events: Path | None = None
+    """The events file (JSON lines, as ``vigil replay`` reads) that look-back packs are
+    built from: the escalation side attaches a case's pack to its preliminary notice and
+    the dashboard serves it at ``/dashboard/api/cases/{case_id}/pack``. Unset: no packs
+    (the notice says why, the route answers 503). ``vigil demo`` sets it to its feed."""
     api_tokens: SecretStr | None = None
     """``token:role:name,...`` (role ``operator`` or ``auditor``): mounts the case API under
     ``/api/`` on the web port. Unset: no API."""

@@ -138,12 +138,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return usage_error(unreachable_message("vigil run", failures))
     try:
         escalation = None
+        pipeline = Pipeline(config, settings.join_window())
         if args.rules is not None:
+            from streams.lookback.source import configured_pack_source
             from streams.worker.escalation import EscalationSide
 
-            escalation = EscalationSide(settings, args.rules)
-        worker = Worker(settings, Pipeline(config, settings.join_window()), pseudonymiser,
-                        escalation)
+            escalation = EscalationSide(
+                settings, args.rules,
+                packs=configured_pack_source(settings.lookback_events, pipeline))
+        worker = Worker(settings, pipeline, pseudonymiser, escalation)
         return _run_faust(worker, settings)
     finally:
         if broker is not None:

@@ -42,6 +42,7 @@ from streams.dashboard.data import (
     timeline,
     verification,
 )
+from streams.dashboard.packs import register_pack_route
 from streams.worker.records import current_values
 
 STATIC = {"index.html": "text/html", "app.js": "application/javascript",
@@ -241,6 +242,7 @@ def register(app: Any, source: DashboardSource) -> None:
                           ("/dashboard/api/cases/{case_id}", guarded(case))):
         handler.__name__ = "dashboard_" + handler.__name__
         app.page(path, name=f"dashboard{path}")(with_security_headers(handler))
+    register_pack_route(app, source)
 
 
 def with_security_headers(handler: Any) -> Any:

@@ -14,6 +14,7 @@ file is the source that must work.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,25 @@ class ReplayPackSource:
         self.events, self.pipeline, self.keep = Path(events), pipeline, keep
         self._packs: dict[tuple[str, str], bytes] = {}
         self.why_not: str | None = None
+        # The escalation side and the dashboard's download (in a thread) share one source:
+        # one build at a time, so a pack is built once and ``why_not`` is the caller's.
+        self._lock = threading.Lock()
+
+    def unavailable(self) -> str | None:
+        """Why no pack at all can be built now (the events file is missing), else ``None``.
+
+        >>> ReplayPackSource(Path("/nowhere/events.jsonl"), None).unavailable()
+        'the events file events.jsonl is not there'
+        """
+        if not self.events.is_file():
+            return f"the events file {self.events.name} is not there"
+        return None
 
     def pack_for(self, case_id: str, signal: Mapping[str, Any]) -> bytes | None:
+        with self._lock:
+            return self._pack_for(case_id, signal)
+
+    def _pack_for(self, case_id: str, signal: Mapping[str, Any]) -> bytes | None:
         signal_id = str(signal.get("signal_id", ""))
         cached = self._packs.get((case_id, signal_id))
         if cached is not None:
@@ -85,8 +103,9 @@ class ReplayPackSource:
             self.why_not = (f"a {signal.get('monitor_kind')} chart has no episode-level "
                             "look-back")
             return None
-        if not self.events.is_file():
-            self.why_not = f"the events file {self.events.name} is not there"
+        missing = self.unavailable()
+        if missing is not None:
+            self.why_not = missing
             return None
         try:
             pack = pack_for_signal(read_events(self.events), self.pipeline,
@@ -100,3 +119,16 @@ class ReplayPackSource:
             self._packs.pop(next(iter(self._packs)))
         self._packs[case_id, signal_id] = data
         return data
+
+
+def configured_pack_source(events: Path | None, pipeline: Pipeline) -> ReplayPackSource | None:
+    """The pack source ``VIGIL_LOOKBACK_EVENTS`` (``events``) configures for ``pipeline``'s
+    metrics, or ``None`` when it is unset. The file need not exist yet (a feed may still be
+    starting): until it does, each notice says it is not there.
+
+    >>> configured_pack_source(None, None) is None
+    True
+    """
+    if events is None:
+        return None
+    return ReplayPackSource(events, pipeline)

@@ -14,7 +14,7 @@ predicted risk, outcome, weight and statistic. No patient field of an event is r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -28,6 +28,7 @@ from streams.contract.signal import Signal
 from streams.pipeline.core import Pipeline, PipelineState
 from streams.pipeline.metric_kinds.base import Observation
 from streams.pipeline.metric_kinds.binary_outcome import BinaryOutcome, Charts
+from streams.pipeline.order import to_us
 
 SUPPORTED = ("ra_cusum", "bernoulli_cusum", "vlad")
 """The monitor kinds a trace (and so a look-back pack) can follow."""
@@ -198,6 +199,7 @@ def trace_charts(events: Iterable[tuple[int, Event]], pipeline: Pipeline,
     """:func:`trace_chart` for several charts in one replay (a report's charts); with
     ``until_n`` (one chart only) the replay stops at that observation."""
     traces = {key: _new_trace(pipeline, key) for key in keys}
+    wanted = {key[:3] for key in traces}
     state = PipelineState()
     recorders = [_Recorder(pipeline, state, trace) for trace in traces.values()]
 
@@ -210,7 +212,7 @@ def trace_charts(events: Iterable[tuple[int, Event]], pipeline: Pipeline,
         for recorder in recorders:
             recorder.now = event.occurred_at
         with contextlib.suppress(InvalidEvent):  # a rejected event has no observations
-            signals = pipeline.process(event, state, number, observed)
+            signals = _process_charted(pipeline, event, state, number, observed, wanted)
         for recorder in recorders:
             recorder.complete()
         for signal in signals:
@@ -223,6 +225,28 @@ def trace_charts(events: Iterable[tuple[int, Event]], pipeline: Pipeline,
             if points and points[-1].n >= until_n:
                 break
     return traces
+
+
+def _process_charted(pipeline: Pipeline, event: Event, state: PipelineState, ref: int,
+                     observed: Callable[[Observation], None],
+                     wanted: set[tuple[str, str, str]]) -> list[Signal]:
+    """``pipeline.process`` with stage 2 applied only to the entities of the charts traced.
+
+    Stage 1 (joins, expiry, duplicates) needs every event; stage 2 does not, because each
+    entity's monitors depend only on its own observations (and the config): the other
+    entities' per-entity calibrations, most of a replay's time, are skipped. The traced
+    charts' statistics, limits and signals are the full replay's."""
+    pipeline.expire(to_us(event.occurred_at), state)
+    signals: list[Signal] = []
+    for observation in pipeline.observe(event, state, ref):
+        entities = tuple(e for e in observation.entities
+                         if (observation.metric, *e) in wanted)
+        if not entities:
+            continue
+        focused = observation._replace(entities=entities)
+        observed(focused)
+        signals.extend(pipeline.apply(focused, state))
+    return signals
 
 
 def find_signal(events: Iterable[tuple[int, Event]], pipeline: Pipeline,

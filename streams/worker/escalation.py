@@ -38,6 +38,7 @@ from notifiers.escalation import build_escalation
 from notifiers.escalation_service import CheckpointFile
 from notifiers.http_api import Principal, make_app
 from notifiers.log.escalation_log import open_log
+from notifiers.pack_source import PackSource
 from notifiers.recipients import RecipientsConfig, embedded_recipients, load_recipients
 from notifiers.signal_consumer import ConsumerReport, consume_signals
 from streams.contract.signal import InvalidSignal, Signal, read_signal
@@ -78,12 +79,17 @@ class EscalationSide:
         Kafka, log, recipients and API settings.
     rules
         The escalation rules file (validated here: a bad file stops the worker's start).
+    packs
+        Look-back packs for preliminary notices (``VIGIL_LOOKBACK_EVENTS``:
+        :func:`streams.lookback.source.configured_pack_source`); ``None``: none attached.
     """
 
-    def __init__(self, settings: VigilSettings, rules: str | Path) -> None:
+    def __init__(self, settings: VigilSettings, rules: str | Path, *,
+                 packs: PackSource | None = None) -> None:
         self.settings = settings
+        self.packs = packs
         wired = build_escalation(settings.escalation_log, rules,
-                                 recipients=recipients_for(settings))
+                                 recipients=recipients_for(settings), packs=packs)
         self.recipients = wired.recipients
         self.log = wired.log
         self.engine = wired.engine
@@ -136,7 +142,7 @@ class EscalationSide:
                 # rebuilds what is pending from the log.
                 self.dispatcher = Dispatcher(self.log, build_notifiers(self.recipients),
                                              self.recipients, retry=self.dispatcher.retry,
-                                             clock=self.dispatcher.clock)
+                                             clock=self.dispatcher.clock, packs=self.packs)
 
     def _reopen_if_broken(self) -> None:
         """A database that went away (restart, failover, a killed session) leaves the log's

@@ -94,3 +94,13 @@ def test_a_half_sent_request_is_dropped(worker: WorkerProcess) -> None:
         except TimeoutError:
             pytest.fail("the server kept a half-sent request open")
     assert answer == b""
+
+
+def test_the_pack_download_needs_a_token_and_says_when_it_has_no_source(
+        worker: WorkerProcess) -> None:
+    path = "/dashboard/api/cases/C1/pack"
+    assert _get(worker.port, path)[0] == 401
+    status, headers = _get(worker.port, path, AUDITOR)  # no VIGIL_LOOKBACK_EVENTS here
+    assert status == 503
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == \
+        "nosniff"
