@@ -321,37 +321,52 @@ def day_range(first: str | None, last: str | None) -> str:
     return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
 
 
+SIGNAL_KINDS = frozenset({"signal_received", "route_decision", "signal_recorded",
+                          "signal_duplicate", "inhibit", "signal_absorbed"})
+"""What the log writes for each signal on a case: shown as one run of signals."""
+
+
 def grouped_timeline(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Timeline items (:func:`timeline`, with ``at`` in registry time) with consecutive
     entries of the same kind collapsed into one group: a label with the count and the date
-    range, and the entries themselves (for expanding). Actions are never collapsed: each
-    names who acted.
+    range, and the entries themselves (for expanding). A signal's entries (received, routed,
+    recorded on the case) count as one kind, so a run of signals is one row; actions are
+    never collapsed: each names who acted.
 
-    >>> items = [{"seq": i, "at": f"2026-05-0{i}T10:00:00", "kind": "signal_received",
-    ...           "summary": "s"} for i in range(3, 10)]
+    >>> items = []
+    >>> for i in range(3, 10):
+    ...     items += [{"seq": i, "at": f"2026-05-0{i}T10:00:00", "kind": kind, "summary": "s"}
+    ...               for kind in ("signal_received", "route_decision", "signal_recorded")]
     >>> items.append({"seq": 10, "at": "2026-05-09T12:00:00", "kind": "action",
     ...               "summary": "acknowledge by Dr A"})
     >>> [(g["label"], g["count"]) for g in grouped_timeline(items)]
-    [('7 signals received 3–9 May 2026', 7), ('action: acknowledge by Dr A', 1)]
+    [('7 signals received 3–9 May 2026', 7), ('acknowledge by Dr A', 1)]
     """
     groups: list[dict[str, Any]] = []
     for item in items:
         kind = str(item.get("kind"))
+        key = "signals" if kind in SIGNAL_KINDS else kind
         last = groups[-1] if groups else None
-        if last is not None and last["kind"] == kind and kind != "action":
+        if last is not None and last["key"] == key and kind != "action":
             last["entries"].append(dict(item))
         else:
-            groups.append({"kind": kind, "entries": [dict(item)]})
+            groups.append({"key": key, "kind": kind, "entries": [dict(item)]})
     for group in groups:
         entries = group["entries"]
-        count = len(entries)
         first_at, last_at = entries[0].get("at"), entries[-1].get("at")
-        group.update(count=count, first_at=first_at, last_at=last_at)
-        if count == 1:
-            group["label"] = f"{kind_label(group['kind'])}: {entries[0].get('summary')}"
+        if group["key"] == "signals":
+            received = sum(e.get("kind") == "signal_received" for e in entries)
+            count = received or len(entries)
+            kind = "signal_received" if received else group["kind"]
         else:
-            group["label"] = (f"{count} {kind_label(group['kind'], count)} "
-                              f"{day_range(first_at, last_at)}")
+            count, kind = len(entries), group["kind"]
+        group.update(count=count, first_at=first_at, last_at=last_at)
+        if len(entries) == 1:
+            group["label"] = str(entries[0].get("summary"))
+        elif count == 1:
+            group["label"] = f"{kind_label(kind)} {day_range(first_at, last_at)}"
+        else:
+            group["label"] = f"{count} {kind_label(kind, count)} {day_range(first_at, last_at)}"
     return groups
 
 

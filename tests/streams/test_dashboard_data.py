@@ -12,7 +12,6 @@ from notifiers.log.escalation_log import open_log
 from notifiers.rules import RulesHolder, default_rules_path
 from streams.contract.signal import Signal
 from streams.dashboard.chart_history import ChartHistory
-from streams.dashboard.read_model import ReadModel
 from streams.dashboard.data import (
     case_counts,
     case_rows,
@@ -22,6 +21,7 @@ from streams.dashboard.data import (
     timeline,
     verification,
 )
+from streams.dashboard.read_model import ReadModel
 
 CASES = [
     {"case_id": "a", "level": "alert", "direction": "worse", "entity_type": "provider",

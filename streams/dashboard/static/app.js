@@ -56,6 +56,8 @@ const fmt = (v, d = 2) => (v === null || v === undefined) ? "—" :
 const when = (t) => t ? t.replace("T", " ").slice(0, 16) : "—";
 const entityKey = (e) => `${e.metric}|${e.entity_type}|${e.entity_id}`;
 const ABBREV = { provider: "prov", clinician: "clin", device: "dev" };
+const STATUS = { open: "open", awaiting_signoff: "awaiting sign-off", monitoring: "monitoring", closed: "closed" };
+const statusText = (s) => STATUS[s] || s || "—";
 
 // ---- Vega-Lite, without eval (the page's CSP has no 'unsafe-eval') -------------------
 const EMBED = { actions: false, renderer: "svg", ast: true, defaultStyle: false,
@@ -100,7 +102,7 @@ function renderCases(rows) {
     tr.appendChild(el("td", { class: "wrap" }, `${ABBREV[c.entity_type] || c.entity_type} ${c.entity_id}`));
     tr.appendChild(el("td", { class: "wrap" }, c.metric));
     tr.appendChild(el("td", { class: "col-stage wrap" }, c.stage || "—"));
-    tr.appendChild(el("td", { class: "col-status" }, (c.status || "").replace("_", " ")));
+    tr.appendChild(el("td", { class: "col-status" }, statusText(c.status)));
     tr.appendChild(el("td", { class: "col-deadline" }, c.deadline_text || "—"));
     tr.appendChild(el("td", { class: "col-opened" }, when(c.opened_at)));
     tr.addEventListener("click", () => openCase(c.case_id));
@@ -222,7 +224,7 @@ async function refreshCase() {
   const dl = $("#case-fields");
   dl.replaceChildren();
   field(dl, "case", c.case_id);
-  field(dl, "status", `${c.status.replace("_", " ")}${c.stage ? " — stage " + c.stage : ""}`, "status");
+  field(dl, "status", `${statusText(c.status)}${c.stage ? " — stage " + c.stage : ""}`, "status");
   field(dl, "statistic vs limit", `${fmt(d.statistic)} against ${fmt(d.limit)} (${d.monitor || "—"}; alert ${fmt(d.alert_limit)}, alarm ${fmt(d.alarm_limit)})`, "statistic");
   field(dl, "observed / expected", `O ${fmt(d.observed, 0)} · E ${fmt(d.expected, 1)} · O/E ${fmt(d.o_e)}`, "oe");
   field(dl, "opened", when(d.opened_at), "opened");
