@@ -59,7 +59,8 @@ def monitor_spec(monitor: Mapping[str, Any], index: int,
     values = [{"n": n, "value": value, "at": at} for n, value, at in monitor["points"]
               if at is not None]
     layers: list[dict[str, Any]] = [
-        {"data": {"values": [dict(e) for e in monitor.get("excursions", [])
+        # The latest excursion only: earlier ones overlap it when the history kept is short.
+        {"data": {"values": [dict(e) for e in monitor.get("excursions", [])[-1:]
                              if e.get("start_at") and e.get("end_at")]},
          "mark": {"type": "rect", "color": worse, "opacity": 0.15},
          "encoding": {"x": {"field": "start_at", "type": "temporal"},
