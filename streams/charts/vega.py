@@ -33,6 +33,9 @@ from streams.charts.palette import PALETTE
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 LEVELS = ("alert", "alarm")
 FUNNEL_LEVELS = {0.95: "alert", 0.998: "alarm"}
+ONE_ROW = {"values": [{}]}
+"""The data of a layer drawn from constants alone (a limit's ``datum``): a layer with no
+data of its own and none to inherit draws nothing."""
 X_DATE = {"field": "at", "type": "temporal", "title": "event date",
           "axis": {"labelAngle": 0, "labelOverlap": True, "format": "%-d %b %y"}}
 
@@ -81,7 +84,8 @@ def monitor_spec(monitor: Mapping[str, Any], index: int,
     for level in LEVELS:
         limit = monitor.get(level)
         if isinstance(limit, int | float):
-            layers.append({"mark": {"type": "rule", "color": palette["limit"][level],
+            layers.append({"data": ONE_ROW,
+                           "mark": {"type": "rule", "color": palette["limit"][level],
                                     "strokeDash": list(palette["dash"][level]),
                                     "strokeWidth": 1.2},
                            "encoding": {"y": {"datum": limit},
@@ -116,7 +120,8 @@ def vlad_spec(view: Mapping[str, Any], palette: Mapping[str, Any] = PALETTE) -> 
     """
     values = [{"n": n, "value": v, "at": at} for n, v, at in view["vlad"] if at is not None]
     return _base("VLAD: expected − observed", [
-        {"mark": {"type": "rule", "color": palette["neutral"], "strokeDash": [2, 3]},
+        {"data": ONE_ROW,
+         "mark": {"type": "rule", "color": palette["neutral"], "strokeDash": [2, 3]},
          "encoding": {"y": {"datum": 0}}},
         {"data": {"values": values},
          "mark": {"type": "line", "color": palette["series"][2], "strokeWidth": 1.5},
@@ -192,7 +197,7 @@ def funnel_spec(view: Mapping[str, Any], palette: Mapping[str, Any] = PALETTE
     ['rule', 'line', 'line', 'point', 'text']
     """
     layers: list[dict[str, Any]] = [
-        {"mark": {"type": "rule", "color": palette["neutral"]},
+        {"data": ONE_ROW, "mark": {"type": "rule", "color": palette["neutral"]},
          "encoding": {"y": {"datum": view.get("target", 1.0)}}}]
     for limit in view.get("limits", []):
         level = FUNNEL_LEVELS.get(float(limit["level"]), "alarm")

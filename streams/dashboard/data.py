@@ -188,8 +188,10 @@ def chart_view(series: Mapping[str, Any]) -> dict[str, Any]:
                 if index < len(p[1]) and p[1][index] is not None and p[0] is not None]
         signals = [s for s in series.get("signals", [])
                    if s.get("monitor") == monitor.get("monitor")]
+        # An excursion (from the last 0) is a CUSUM's: other charts never rest at 0.
+        cusum = "cusum" in str(monitor.get("kind"))
         monitors.append({**monitor, "points": line, "signals": signals,
-                         "excursions": excursions(line, signals)})
+                         "excursions": excursions(line, signals) if cusum else []})
 
     def column(i: int) -> list[list[Any]]:
         return [[p[0], p[i], at(p)] for p in points if p[0] is not None and p[i] is not None]

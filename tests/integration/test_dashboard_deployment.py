@@ -174,6 +174,10 @@ def test_one_dashboard_shows_every_entity_and_acts_with_two_tokens(
         assert any(field["deadline"] in letter["text"] for letter in letters), (
             field["deadline"], [letter["text"][-200:] for letter in letters])
         page.wait_for_selector("#case-chart[data-rendered='1'] svg", timeout=10_000)
+        chart = page.locator("#case-chart svg")
+        assert chart.locator("g.mark-rule.role-mark line").count() == 2  # alert, alarm limits
+        assert chart.locator("g.mark-rect.role-mark path").count() == 1  # the excursion, shaded
+        assert "event date" in str(chart.text_content())
         timeline = page.locator("#case-timeline > li")
         assert 0 < timeline.count() < 30  # grouped, not one row per log entry
         assert "signal_received" not in page.locator("#case-timeline").inner_text()

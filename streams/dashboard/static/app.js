@@ -1,7 +1,7 @@
 // Vigil dashboard: polls the worker's JSON every 2 s and renders the Vega-Lite specs the
 // server builds (streams/charts/vega.py) with the vendored vega-embed. No build step.
 const POLL_MS = 2000;
-const state = { entity: null, caseId: null, funnelMetric: null, funnelType: null,
+const state = { entity: null, picked: false, caseId: null, funnelMetric: null, funnelType: null,
                 metrics: [], entitiesSig: "", chartSig: "", funnelSig: "", caseSig: "" };
 const $ = (sel) => document.querySelector(sel);
 
@@ -122,8 +122,17 @@ function renderEntities(entities) {
     const label = `${e.metric} · ${e.entity_type} ${e.entity_id}` + (e.injected ? ` (${e.injected})` : "");
     select.appendChild(el("option", { value: entityKey(e) }, label));
   }
-  if (!state.entity && entities.length) state.entity = entityKey(entities[0]);
   if (state.entity) select.value = state.entity;
+}
+// Until someone picks an entity, chart the first case's (the table is alarms first), else an
+// entity where the demo injected an outlier, else the first.
+function defaultEntity(entities, cases) {
+  if (state.picked || !entities.length) return;
+  const keys = new Set(entities.map(entityKey));
+  const fromCase = cases.map(entityKey).find((k) => keys.has(k));
+  const injected = entities.find((e) => e.injected);
+  const choice = fromCase || (injected ? entityKey(injected) : entityKey(entities[0]));
+  if (choice !== state.entity) { state.entity = choice; state.chartSig = ""; $("#entity").value = choice; }
 }
 async function refreshChart() {
   if (!state.entity) return;
@@ -283,6 +292,7 @@ async function poll() {
     renderMetrics(s.metrics);
     renderCases(s.cases);
     renderEntities(s.entities);
+    defaultEntity(s.entities, s.cases);
     $("#live").textContent = "updated " + new Date().toLocaleTimeString();
     $("#live").classList.remove("stale");
     await refreshWho();
@@ -296,7 +306,7 @@ function start() {
   readToken();
   $("#filters").addEventListener("submit", (event) => event.preventDefault());
   $("#filters").addEventListener("change", poll);
-  $("#entity").addEventListener("change", (e) => { state.entity = e.target.value; state.chartSig = ""; refreshChart(); });
+  $("#entity").addEventListener("change", (e) => { state.entity = e.target.value; state.picked = true; state.chartSig = ""; refreshChart(); });
   $("#funnel-metric").addEventListener("change", (e) => { state.funnelMetric = e.target.value; setFunnelTypes(); refreshFunnel(); });
   $("#funnel-type").addEventListener("change", (e) => { state.funnelType = e.target.value; refreshFunnel(); });
   $("#case-close").addEventListener("click", () => { state.caseId = null; $("#case-panel").hidden = true; });
