@@ -130,13 +130,14 @@ class ActionRefused(Exception):
         self.message = message
 
 
-def apply_action(engine: EscalationEngine, principal: Principal, case_id: str, route: str,
-                 body: Any) -> dict[str, Any]:
+def apply_action(engine: EscalationEngine | None, principal: Principal, case_id: str,
+                 route: str, body: Any) -> dict[str, Any]:
     """A person's action on a case, as ``POST /cases/{id}/{route}`` with JSON ``body``
     takes it: the one path behind this API and the dashboard's buttons. Who acted is
     ``principal``, never a field of ``body``. Returns the case and the entries logged;
     raises :class:`ActionRefused` (400 bad body, 403 read-only token, 404 unknown case,
-    409 an action the case cannot take now, e.g. the four-eyes rule).
+    409 an action the case cannot take now, e.g. the four-eyes rule, 503 no log to act on:
+    ``engine`` is ``None``).
 
     >>> from notifiers.log.escalation_log import open_log
     >>> engine = EscalationEngine(open_log("memory://"), None)
@@ -157,6 +158,8 @@ def apply_action(engine: EscalationEngine, principal: Principal, case_id: str, r
     note, details = body.get("note"), body.get("details") or {}
     if (note is not None and not isinstance(note, str)) or not isinstance(details, dict):
         raise ActionRefused(400, "note must be a string and details an object")
+    if engine is None:
+        raise ActionRefused(503, "no escalation log yet")
     try:
         entries = engine.act(case_id, action, by=principal.name, note=note, details=details)
     except UnknownCase:
@@ -168,7 +171,7 @@ def apply_action(engine: EscalationEngine, principal: Principal, case_id: str, r
 
 REFUSALS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-    409: web.HTTPConflict}
+    409: web.HTTPConflict, 503: web.HTTPServiceUnavailable}
 
 
 async def act(request: web.Request) -> web.Response:
