@@ -78,6 +78,8 @@ def test_dashboard_in_headless_chromium(chromium: Any, tmp_path: Path) -> None:
         assert "intact" in (status.get_attribute("class") or ""), status.inner_text()
         assert "hash chain intact" in status.inner_text()
         assert case_id in page.locator("#case-fields").inner_text()
+        # the demo's URL carries the read-only token: the page offers no action with it
+        assert page.locator("#case-actions button[data-action='ack']").is_disabled()
         page.screenshot(path=str(OUTPUT / "dashboard-case.png"), full_page=True)
     finally:
         code = demo.interrupt(timeout=30)
