@@ -99,7 +99,11 @@ def timeline(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarise(kind: str, p: Mapping[str, Any]) -> str:
-    """One line about one log entry, for people."""
+    """One line about one log entry, for people.
+
+    >>> summarise("deadline_set", {"due_at": "2027-01-09T00:00:00Z", "respond_by": "2027-01-08"})
+    'deadline Friday 8 January 2027'
+    """
     signal = p.get("signal") if isinstance(p.get("signal"), Mapping) else {}
     if kind == "case_opened":
         return (f"case opened: {p.get('level')} {signal.get('direction', '')} "
@@ -110,8 +114,8 @@ def summarise(kind: str, p: Mapping[str, Any]) -> str:
     if kind in ("stage_entered", "stage_awaiting_signoff"):
         suffix = "entered" if kind == "stage_entered" else "awaits sign-off"
         return f"stage {p.get('stage')} {suffix}"
-    if kind == "deadline_set":
-        return f"deadline {p.get('due_at')}"
+    if kind == "deadline_set":  # the date the letter prints, not the UTC instant it ends
+        return f"deadline {deadline_date(p.get('respond_by'), _text(p.get('due_at')))}"
     if kind == "notification_requested":
         return f"notification requested for {p.get('recipient')}"
     if kind in ("notification_sent", "notification_attempt", "dead_letter"):
@@ -126,6 +130,10 @@ def summarise(kind: str, p: Mapping[str, Any]) -> str:
     if kind == "stage_completed":
         return f"stage {p.get('stage')} completed: {p.get('outcome')}"
     return kind.replace("_", " ")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def verification(result: Mapping[str, Any] | None) -> dict[str, Any]:
