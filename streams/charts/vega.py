@@ -33,7 +33,7 @@ from streams.charts.palette import PALETTE
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 LEVELS = ("alert", "alarm")
 FUNNEL_LEVELS = {0.95: "alert", 0.998: "alarm"}
-ONE_ROW = {"values": [{}]}
+ONE_ROW: dict[str, Any] = {"values": [{}]}
 """The data of a layer drawn from constants alone (a limit's ``datum``): a layer with no
 data of its own and none to inherit draws nothing."""
 X_DATE = {"field": "at", "type": "temporal", "title": "event date",

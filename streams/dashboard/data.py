@@ -15,13 +15,10 @@ history and passes plain data in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
 from typing import Any
 
-from notifiers.messages import letter_date
-from notifiers.working_days import local_date
 from signals.funnel import FunnelInput, funnel_snapshot, snapshot_curves
-from streams.dashboard.chart_history import registry_time
+from streams.dashboard.case_drawer import deadline_date, short_date
 
 CASE_FIELDS = ("case_id", "level", "direction", "entity_type", "entity_id", "metric", "stage",
                "status", "deadline", "opened_at", "signals", "policy")
@@ -104,7 +101,8 @@ def summarise(kind: str, p: Mapping[str, Any]) -> str:
     >>> summarise("deadline_set", {"due_at": "2027-01-09T00:00:00Z", "respond_by": "2027-01-08"})
     'deadline Friday 8 January 2027'
     """
-    signal = p.get("signal") if isinstance(p.get("signal"), Mapping) else {}
+    found = p.get("signal")
+    signal: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     if kind == "case_opened":
         return (f"case opened: {p.get('level')} {signal.get('direction', '')} "
                 f"(policy {p.get('policy_name')})").replace("  ", " ")
@@ -264,122 +262,6 @@ def funnel_view(records: Iterable[Mapping[str, Any]], metric: str, entity_type: 
     return view
 
 
-KIND_LABELS: Mapping[str, tuple[str, str]] = {
-    # kind: (one entry, several entries)
-    "rules_version": ("rules version recorded", "rules versions recorded"),
-    "rules_rejected": ("rules file rejected", "rules files rejected"),
-    "signal_received": ("signal received", "signals received"),
-    "signal_duplicate": ("duplicate signal dropped", "duplicate signals dropped"),
-    "signal_rejected": ("malformed signal rejected", "malformed signals rejected"),
-    "route_decision": ("routed", "routing decisions"),
-    "inhibit": ("alert held back (alarm open)", "alerts held back (alarm open)"),
-    "case_opened": ("case opened", "cases opened"),
-    "case_upgraded": ("upgraded to alarm", "upgrades"),
-    "signal_recorded": ("signal recorded on the case", "signals recorded on the case"),
-    "signal_absorbed": ("signal kept on the closed case", "signals kept on the closed case"),
-    "stage_awaiting_signoff": ("awaiting sign-off", "awaiting sign-off"),
-    "stage_entered": ("stage entered", "stages entered"),
-    "stage_completed": ("stage completed", "stages completed"),
-    "deadline_set": ("deadline set", "deadlines set"),
-    "deadline_fired": ("deadline passed", "deadlines passed"),
-    "deadline_expired": ("last deadline passed", "last deadlines passed"),
-    "reminder": ("reminder", "reminders"),
-    "action": ("action", "actions"),
-    "case_monitoring": ("all stages run: monitoring", "monitoring"),
-    "case_closed": ("case closed", "case closed"),
-    "notification_requested": ("notification requested", "notifications requested"),
-    "notification_attempt": ("delivery attempt", "delivery attempts"),
-    "notification_sent": ("notification sent", "notifications sent"),
-    "notification_blocked": ("notification held for sign-off",
-                             "notifications held for sign-off"),
-    "dead_letter": ("notification given up", "notifications given up"),
-}
-"""A human label for every kind of :class:`notifiers.log.kinds.LogKind`."""
-
-
-def kind_label(kind: str, count: int = 1) -> str:
-    """The label of a log kind, singular or plural.
-
-    >>> kind_label("signal_received"), kind_label("signal_received", 12)
-    ('signal received', 'signals received')
-    >>> kind_label("something_new")
-    'something new'
-    """
-    one, many = KIND_LABELS.get(kind, (kind.replace("_", " "),) * 2)
-    return one if count == 1 else many
-
-
-def day_range(first: str | None, last: str | None) -> str:
-    """Two registry-time ISO instants as a short date range.
-
-    >>> day_range("2026-05-03T10:00:00", "2026-05-09T11:00:00")
-    '3–9 May 2026'
-    >>> day_range("2026-04-30T10:00:00", "2026-05-02T08:00:00")
-    '30 Apr – 2 May 2026'
-    >>> day_range("2026-05-03T10:00:00", "2026-05-03T11:00:00")
-    '3 May 2026'
-    """
-    if not first or not last:
-        return ""
-    a, b = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
-    if a == b:
-        return f"{a.day} {a:%b %Y}"
-    if (a.year, a.month) == (b.year, b.month):
-        return f"{a.day}–{b.day} {b:%b %Y}"
-    if a.year == b.year:
-        return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
-    return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
-
-
-SIGNAL_KINDS = frozenset({"signal_received", "route_decision", "signal_recorded",
-                          "signal_duplicate", "inhibit", "signal_absorbed"})
-"""What the log writes for each signal on a case: shown as one run of signals."""
-
-
-def grouped_timeline(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Timeline items (:func:`timeline`, with ``at`` in registry time) with consecutive
-    entries of the same kind collapsed into one group: a label with the count and the date
-    range, and the entries themselves (for expanding). A signal's entries (received, routed,
-    recorded on the case) count as one kind, so a run of signals is one row; actions are
-    never collapsed: each names who acted.
-
-    >>> items = []
-    >>> for i in range(3, 10):
-    ...     items += [{"seq": i, "at": f"2026-05-0{i}T10:00:00", "kind": kind, "summary": "s"}
-    ...               for kind in ("signal_received", "route_decision", "signal_recorded")]
-    >>> items.append({"seq": 10, "at": "2026-05-09T12:00:00", "kind": "action",
-    ...               "summary": "acknowledge by Dr A"})
-    >>> [(g["label"], g["count"]) for g in grouped_timeline(items)]
-    [('7 signals received 3–9 May 2026', 7), ('acknowledge by Dr A', 1)]
-    """
-    groups: list[dict[str, Any]] = []
-    for item in items:
-        kind = str(item.get("kind"))
-        key = "signals" if kind in SIGNAL_KINDS else kind
-        last = groups[-1] if groups else None
-        if last is not None and last["key"] == key and kind != "action":
-            last["entries"].append(dict(item))
-        else:
-            groups.append({"key": key, "kind": kind, "entries": [dict(item)]})
-    for group in groups:
-        entries = group["entries"]
-        first_at, last_at = entries[0].get("at"), entries[-1].get("at")
-        if group["key"] == "signals":
-            received = sum(e.get("kind") == "signal_received" for e in entries)
-            count = received or len(entries)
-            kind = "signal_received" if received else group["kind"]
-        else:
-            count, kind = len(entries), group["kind"]
-        group.update(count=count, first_at=first_at, last_at=last_at)
-        if len(entries) == 1:
-            group["label"] = str(entries[0].get("summary"))
-        elif count == 1:
-            group["label"] = f"{kind_label(kind)} {day_range(first_at, last_at)}"
-        else:
-            group["label"] = f"{count} {kind_label(kind, count)} {day_range(first_at, last_at)}"
-    return groups
-
-
 def excursions(points: Sequence[Sequence[Any]], signals: Sequence[Mapping[str, Any]]
                ) -> list[dict[str, Any]]:
     """Each signal's excursion on its chart: from the point after the statistic last stood
@@ -409,105 +291,3 @@ def excursions(points: Sequence[Sequence[Any]], signals: Sequence[Mapping[str, A
         out.append({"start_n": start[0], "start_at": start[2], "end_n": n,
                     "end_at": signal.get("at"), "level": signal.get("level")})
     return out
-
-
-def deadline_date(respond_by: str | None, due_at: str | None) -> str | None:
-    """The date a case's deadline falls on, as its letter prints it: the letter's
-    ``respond_by`` (a working-day count in London), or, for a deadline logged without one,
-    the London day that ends at ``due_at``.
-
-    >>> deadline_date("2027-01-21", "2027-01-22T00:00:00Z")
-    'Thursday 21 January 2027'
-    >>> deadline_date(None, "2026-07-01T23:00:00Z")
-    'Wednesday 1 July 2026'
-    >>> deadline_date(None, None) is None
-    True
-    """
-    if respond_by:
-        return letter_date(date.fromisoformat(respond_by))
-    if not due_at:
-        return None
-    end = datetime.fromisoformat(due_at.replace("Z", "+00:00"))
-    return letter_date(local_date(end - timedelta(microseconds=1)))
-
-
-def short_date(text: str | None) -> str | None:
-    """A letter date shortened for a table cell.
-
-    >>> short_date("Thursday 21 January 2027")
-    'Thu 21 Jan 2027'
-    """
-    if not text:
-        return None
-    weekday, day, month, year = text.split()
-    return f"{weekday[:3]} {day} {month[:3]} {year}"
-
-
-NEXT_STEPS = {"confirm": "confirm or withdraw", "respond": "provider's written response",
-              "acknowledge": "acknowledgement"}
-
-
-def next_step(status: str, stage: str | None, expects: str | None) -> str:
-    """What the case waits for now.
-
-    >>> next_step("awaiting_signoff", "mhra_report", None)
-    'sign-off before mhra_report is sent (a second person)'
-    >>> next_step("open", "screening", "confirm")
-    'screening: confirm or withdraw'
-    >>> next_step("monitoring", None, None)
-    'monitoring: closes after a quiet spell'
-    """
-    if status == "awaiting_signoff":
-        return f"sign-off before {stage} is sent (a second person)"
-    if status == "monitoring":
-        return "monitoring: closes after a quiet spell"
-    if status == "closed":
-        return "none (closed)"
-    if expects:
-        return f"{stage}: {NEXT_STEPS.get(expects, expects)}"
-    return f"{stage}: nothing asked"
-
-
-def case_drawer(case: Mapping[str, Any], *, expects: str | None,
-                first_signal_at: str | None, limits: Mapping[str, Any] | None,
-                excursion: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The case drawer's facts: the statistic against its limit, O, E, O/E, dates in the
-    registry's time zone, the next step and its deadline (the letter's date), the route and
-    who was told.
-
-    >>> drawer = case_drawer({"case_id": "c", "status": "open", "stage": "screening",
-    ...     "route": "provider-alarm", "opened_at": "2026-07-01T09:00:00Z",
-    ...     "respond_by": "2026-07-15", "deadline": "2026-07-15T23:00:00Z",
-    ...     "notifications": ["c:p:screening:audit_team:stage"],
-    ...     "last_signal": {"statistic": 5.1, "threshold": 4.5, "observed": 25,
-    ...                     "expected": 15.7, "occurred_at": "2026-06-30T23:30:00+00:00"}},
-    ...     expects="confirm", first_signal_at="2026-06-20T10:00:00",
-    ...     limits={"alert": 3.5, "alarm": 4.5}, excursion=None)
-    >>> drawer["o_e"], drawer["last_signal_at"], drawer["deadline_text"]
-    (1.592, '2026-07-01T00:30:00', 'Wednesday 15 July 2026')
-    >>> drawer["recipients"], drawer["next_step"]
-    (['audit_team'], 'screening: confirm or withdraw')
-    """
-    signal = case.get("last_signal") or {}
-    observed, expected = signal.get("observed"), signal.get("expected")
-    ratio = (round(float(observed) / float(expected), 3)
-             if isinstance(observed, int | float) and isinstance(expected, int | float)
-             and expected else None)
-    recipients = []
-    for key in case.get("notifications") or []:
-        parts = str(key).split(":")
-        if len(parts) >= 5 and parts[-2] not in recipients:
-            recipients.append(parts[-2])
-    return {
-        "statistic": signal.get("statistic"), "limit": signal.get("threshold"),
-        "alert_limit": (limits or {}).get("alert"), "alarm_limit": (limits or {}).get("alarm"),
-        "monitor": signal.get("monitor"), "n": signal.get("n"),
-        "observed": observed, "expected": expected, "o_e": ratio,
-        "opened_at": registry_time(case.get("opened_at")),
-        "first_signal_at": first_signal_at,
-        "excursion_start_at": (excursion or {}).get("start_at"),
-        "last_signal_at": registry_time(signal.get("occurred_at")),
-        "next_step": next_step(str(case.get("status")), case.get("stage"), expects),
-        "deadline_text": deadline_date(case.get("respond_by"), case.get("deadline")),
-        "route": case.get("route"), "policy": case.get("policy"), "recipients": recipients,
-    }

@@ -39,20 +39,20 @@ from typing import Any
 from streams.charts.palette import PALETTE
 from streams.charts.vega import chart_specs, funnel_spec
 from streams.dashboard.access import SECURITY_HEADERS, reader
+from streams.dashboard.case_drawer import case_drawer
 from streams.dashboard.chart_history import registry_time
 from streams.dashboard.data import (
     FILTERS,
     case_counts,
-    case_drawer,
     case_rows,
     chart_view,
     entity_index,
     funnel_view,
-    grouped_timeline,
     timeline,
     verification,
 )
 from streams.dashboard.read_model import ReadModel
+from streams.dashboard.timeline import grouped_timeline
 
 STATIC = {"index.html": "text/html", "app.js": "application/javascript",
           "app.css": "text/css"}
