@@ -172,3 +172,26 @@ def test_read_model_folds_a_batch_from_the_changelog_once_its_mark_covers_it() -
     assert any(p[1] >= 4.5 for p in view["monitors"][0]["points"])
     assert view["monitors"][0]["excursions"]  # the signal's excursion is marked
     assert model.records("death_30d", "provider")[0]["observed"] == 8
+
+
+def test_ptir_chart_draws_the_njr_levels_as_limits() -> None:
+    from streams.charts.palette import DASH, LIMIT
+    from streams.charts.vega import chart_specs
+
+    history = ChartHistory()
+    state = {"level1_ratio": 2.0, "level2_ratio_many": 1.5, "level2_ratio_few": 2.0,
+             "min_primaries": 100}
+    for n, lower in ((120, 1.1), (140, 1.6)):
+        history.record("implant_failure", "device", "05060000000030", [
+            {"monitor": "ptir_level", "monitor_kind": "ptir", "direction": "worse",
+             "statistic": lower, "n": n, "observed": 9, "expected": 4.0, "state": state}],
+            at=f"2026-0{n // 70}-01T00:00:00")
+    view = chart_view(history.series("implant_failure", "device", "05060000000030"))
+    (spec,) = [c["spec"] for c in chart_specs(view) if c["kind"] == "ptir"]
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert [(r["encoding"]["y"]["datum"], r["mark"]["strokeDash"], r["mark"]["color"])
+            for r in rules] == [(1.5, DASH["alert"], LIMIT["alert"]),
+                                (2.0, DASH["alarm"], LIMIT["alarm"])]
+    assert all(r["data"] == {"values": [{}]} for r in rules)  # drawn: a row to draw from
+    assert "PTIR" in spec["title"]["text"]
+    assert view["monitors"][0]["excursions"] == []  # not a CUSUM: no excursion shading
