@@ -29,7 +29,7 @@ from streams.bundled_samples import sample_paths
 from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support.topics import committed, wait_done
 from tests.support.worker_vs_replay import replay_results
-from tests.support.workers import WorkerProcess, vigil, wait_ready, worker_env
+from tests.support.workers import WorkerProcess, metric_total, vigil, wait_ready, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -120,6 +120,12 @@ def test_one_dashboard_shows_every_entity_and_acts_with_two_tokens(
         progress = _until("the read model caught up", lambda: _caught_up(base), 60)
         print(f"read model caught up {time.monotonic() - caught:.2f} s after the workers "
               f"finished; {progress['caught_up_after_s']} s after it started; {progress}")
+        # The stages' partitions were shared: each worker applied part of the observations,
+        # so neither one's own table holds every entity.
+        applied = [metric_total(w, "vigil_observations_applied_total") or 0
+                   for w in (escalating, plain)]
+        print(f"observations applied per worker: {applied}")
+        assert min(applied) > 0, applied
         # Every entity from one worker's dashboard, and the same from the other's.
         for worker in (plain, escalating):
             entities = _get(f"http://127.0.0.1:{worker.port}/dashboard/api/summary")["entities"]
