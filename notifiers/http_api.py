@@ -121,35 +121,76 @@ async def show_case(request: web.Request) -> web.Response:
     return web.json_response({"case": case.to_dict(), "history": history})
 
 
+class ActionRefused(Exception):
+    """An action the API refuses, with its HTTP status and reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def apply_action(engine: EscalationEngine | None, principal: Principal, case_id: str,
+                 route: str, body: Any) -> dict[str, Any]:
+    """A person's action on a case, as ``POST /cases/{id}/{route}`` with JSON ``body``
+    takes it: the one path behind this API and the dashboard's buttons. Who acted is
+    ``principal``, never a field of ``body``. Returns the case and the entries logged;
+    raises :class:`ActionRefused` (400 bad body, 403 read-only token, 404 unknown case,
+    409 an action the case cannot take now, e.g. the four-eyes rule, 503 no log to act on:
+    ``engine`` is ``None``).
+
+    >>> from notifiers.log.escalation_log import open_log
+    >>> engine = EscalationEngine(open_log("memory://"), None)
+    >>> try:
+    ...     apply_action(engine, Principal("CQC", "auditor"), "c-1", "ack", {})
+    ... except ActionRefused as refused:
+    ...     print(refused.status, refused.message)
+    403 this token may read but not act
+    """
+    if principal.role != "operator":
+        raise ActionRefused(403, "this token may read but not act")
+    action = ROUTE_ACTIONS.get(route)
+    if action is None:
+        raise ActionRefused(404, f"unknown action {route!r}")
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise ActionRefused(400, "the body must be a JSON object")
+    note, details = body.get("note"), body.get("details") or {}
+    if (note is not None and not isinstance(note, str)) or not isinstance(details, dict):
+        raise ActionRefused(400, "note must be a string and details an object")
+    if engine is None:
+        raise ActionRefused(503, "no escalation log yet")
+    try:
+        entries = engine.act(case_id, action, by=principal.name, note=note, details=details)
+    except UnknownCase:
+        raise ActionRefused(404, "no such case") from None
+    except CaseActionError as error:
+        raise ActionRefused(409, str(error)) from None
+    return {"case": engine.case(case_id).to_dict(), "logged": [_entry(e) for e in entries]}
+
+
+REFUSALS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+    409: web.HTTPConflict, 503: web.HTTPServiceUnavailable}
+
+
 async def act(request: web.Request) -> web.Response:
     principal = _principal(request)
-    if principal.role != "operator":
-        raise _error(web.HTTPForbidden, "this token may read but not act")
-    action = ROUTE_ACTIONS[request.match_info["action"]]
-    body: dict[str, Any] = {}
-    if request.can_read_body:
+    body: Any = {}
+    if principal.role == "operator" and request.can_read_body:
         try:
             body = await request.json()
         except ValueError:
             raise _error(web.HTTPBadRequest, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise _error(web.HTTPBadRequest, "the body must be a JSON object")
-    note, details = body.get("note"), body.get("details") or {}
-    if (note is not None and not isinstance(note, str)) or not isinstance(details, dict):
-        raise _error(web.HTTPBadRequest, "note must be a string and details an object")
-    engine = request.app[ENGINE]
     try:
-        entries = engine.act(request.match_info["case_id"], action, by=principal.name,
-                             note=note, details=details)
-    except UnknownCase:
-        raise _error(web.HTTPNotFound, "no such case") from None
-    except CaseActionError as error:
-        raise _error(web.HTTPConflict, str(error)) from None
+        done = apply_action(request.app[ENGINE], principal, request.match_info["case_id"],
+                            request.match_info["action"], body)
+    except ActionRefused as refused:
+        raise _error(REFUSALS[refused.status], refused.message) from None
     on_change = request.app[ON_CHANGE]
     if callable(on_change):
         on_change()
-    case = engine.case(request.match_info["case_id"])
-    return web.json_response({"case": case.to_dict(), "logged": [_entry(e) for e in entries]})
+    return web.json_response(done)
 
 
 def make_app(engine: EscalationEngine, tokens: Mapping[str, Principal | str], *,

@@ -123,8 +123,16 @@ def asked_text(expects: str | None, respond_by: date | None) -> str:
     return f"{_ASKED[expects]}{when}."
 
 
-def _day(day: date) -> str:
+def letter_date(day: date) -> str:
+    """A date as every letter prints it (and the dashboard shows deadlines).
+
+    >>> letter_date(date(2027, 1, 21))
+    'Thursday 21 January 2027'
+    """
     return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+_day = letter_date
 
 
 def _number(value: Any, digits: int = 3) -> str:

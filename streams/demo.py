@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -204,10 +204,15 @@ def demo_recipients(outbox: Path, smtp_port: int) -> Any:
 
 def worker_env(settings: Any, port: int, log_url: str, read_token: str,
                injected: Mapping[str, str] | None = None,
-               events: Path | None = None) -> dict[str, str]:
-    """The demo worker's environment; ``read_token`` is its one dashboard token (role
-    ``auditor``: read only); ``injected`` (entity id → outlier) is marked on the dashboard;
-    ``events`` is the feed's file, for the dashboard's look-back packs."""
+               operator_tokens: Sequence[str] = (), events: Path | None = None
+               ) -> dict[str, str]:
+    """The demo worker's environment; ``read_token`` is its dashboard read token (role
+    ``auditor``: read only), ``operator_tokens`` act as "demo analyst" and "demo reviewer"
+    (two people, for the four-eyes sign-off); ``injected`` (entity id → outlier) is marked
+    on the dashboard; ``events`` is the feed's file, for the dashboard's look-back packs."""
+    tokens = [f"{read_token}:auditor:demo viewer"] + [
+        f"{token}:operator:{name}"
+        for token, name in zip(operator_tokens, ("demo analyst", "demo reviewer"), strict=False)]
     env = dict(os.environ)
     env.update({
         "VIGIL_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -222,7 +227,7 @@ def worker_env(settings: Any, port: int, log_url: str, read_token: str,
         "VIGIL_ESCALATION_LOG": log_url,
         "VIGIL_LOG_LEVEL": "WARNING",
         **SYNTHETIC_EVENT_TIMES,
-        "VIGIL_API_TOKENS": f"{read_token}:auditor:demo viewer",
+        "VIGIL_API_TOKENS": ",".join(tokens),
         "VIGIL_DEMO_INJECTED": json.dumps(dict(injected or {})),
     })
     if events is not None:
@@ -291,6 +296,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     # A fresh read-only token each run: the dashboard's JSON is never open, not even in
     # the demo. It travels in the URL fragment, which the browser never sends.
     read_token = secrets.token_urlsafe(24)
+    operator_tokens = [secrets.token_urlsafe(24) for _ in range(2)]
     token_url = f"{url}#token={read_token}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -329,12 +335,15 @@ async def run_demo(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "streams.cli.main", "run", "--config",
                  str(demo_config_path())],
                 env=worker_env(settings, port, log_url, read_token,
-                               {v: k for k, v in outliers.items()}, events_path), cwd=out,
+                               {v: k for k, v in outliers.items()}, operator_tokens,
+                               events_path), cwd=out,
                 stdin=subprocess.DEVNULL, stdout=worker_log, stderr=worker_log,
                 start_new_session=True)
         print(f"vigil demo: broker {broker.bootstrap_servers}, SMTP sink 127.0.0.1:{mail.port}, "
               f"worker pid {worker.pid}", flush=True)
-        print(f"\n  Dashboard: {token_url}\n  (read token {read_token}, this run only)\n",
+        print(f"\n  Dashboard: {token_url}\n  (read token {read_token}, this run only)\n"
+              f"  To act on cases from the page (its token… button): {operator_tokens[0]} "
+              f"(demo analyst), {operator_tokens[1]} (demo reviewer: signs off)\n",
               flush=True)
         print(f"vigil demo: feeding {args.rate:g} events/s; injected outliers "
               f"{json.dumps(outliers)}; Ctrl-C stops", flush=True)

@@ -1,7 +1,8 @@
 """The dashboard, served by the streaming worker's web server: open cases, CUSUM/VLAD/O–E
-charts per entity, funnel plots per metric and each case's escalation timeline with the
-log's hash-chain verification. Read-only. See :mod:`streams.dashboard.web` for the routes
-and where each view's data comes from.
+charts per entity by date, funnel plots per metric, each case's escalation timeline with the
+log's hash-chain verification, and case actions with an operator's token. See
+:mod:`streams.dashboard.web` for the routes and where each view's data comes from, and
+:mod:`streams.dashboard.read_model` for how every worker shows every entity.
 
 The worker calls :func:`install_dashboard` once, from ``Worker.__init__`` (the one hook in
 ``streams/worker/app.py``).
@@ -9,48 +10,10 @@ The worker calls :func:`install_dashboard` once, from ``Worker.__init__`` (the o
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 from streams.dashboard.chart_history import ChartHistory
-
-
-class RecordingEntityStage:
-    """The worker's entity stage, recording each batch's outcome in a :class:`ChartHistory`
-    after it ran: every signal, and the end state of every entity the batch touched.
-
-    It wraps rather than edits ``EntityStage`` so the hot path stays as it is: the cost is
-    one state load per touched entity per batch."""
-
-    def __init__(self, stage: Any, history: ChartHistory) -> None:
-        self.stage = stage
-        self.pipeline = stage.pipeline
-        self.history = history
-
-    def forget(self, partition: int) -> None:
-        self.stage.forget(partition)
-
-    def lowest_held(self, partition: int) -> int | None:
-        held: int | None = self.stage.lowest_held(partition)
-        return held
-
-    def run(self, batch: Sequence[Any], table: Any) -> Any:
-        result = self.stage.run(batch, table)
-        with contextlib.suppress(Exception):  # a chart is never worth a crashed batch
-            self._record(result)
-        return result
-
-    def _record(self, result: Any) -> None:
-        pipeline = self.pipeline
-        touched = []
-        for key, value in result.entities.items():
-            metric, entity_type, entity_id = key.split("|", 2)
-            entity_key = (metric, entity_type, entity_id)
-            entity = pipeline.load_entity(entity_key, value["m"])
-            records = list(pipeline.kinds[metric].records(entity_type, entity))
-            touched.append((entity_key, records))
-        self.history.record_many(touched, (signal for _, _, signal, _ in result.signals))
+from streams.dashboard.read_model import ReadModel, changelog_topic
 
 
 def limit_header_time(app: Any, seconds: float) -> None:
@@ -66,17 +29,25 @@ def limit_header_time(app: Any, seconds: float) -> None:
     runner._kwargs["keepalive_timeout"] = seconds
 
 
-def install_dashboard(worker: Any, history: ChartHistory | None = None) -> ChartHistory:
-    """Give ``worker`` a chart history fed by its entity stage, and the dashboard's pages
-    on its web server. Returns the history (also ``worker.chart_history``)."""
+def install_dashboard(worker: Any, history: ChartHistory | None = None) -> ReadModel:
+    """Give ``worker`` a read model of every entity (the monitors changelog and the signals
+    topic, read whole by a background task of its web process), and the dashboard's pages
+    on its web server. Returns the read model (also ``worker.read_model``)."""
     from streams.dashboard.web import DashboardSource, register
 
-    history = history or ChartHistory()
-    limit_header_time(worker.app, worker.settings.web_header_timeout)
-    worker.chart_history = history
-    worker.entity_stage = RecordingEntityStage(worker.entity_stage, history)
-    register(worker.app, DashboardSource(worker, history))
-    return history
+    settings = worker.settings
+    model = ReadModel(worker.pipeline, history or ChartHistory(),
+                      changelog_topic(settings.app_id), settings.signals_topic)
+    limit_header_time(worker.app, settings.web_header_timeout)
+    worker.read_model = model
+    worker.chart_history = model.history
+
+    async def read() -> None:
+        await model.run(settings.bootstrap_servers, settings.aiokafka_options())
+
+    worker.app.task(read)
+    register(worker.app, DashboardSource(worker, model))
+    return model
 
 
-__all__ = ["ChartHistory", "RecordingEntityStage", "install_dashboard"]
+__all__ = ["ChartHistory", "ReadModel", "install_dashboard"]

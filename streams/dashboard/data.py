@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from signals.funnel import FunnelInput, funnel_snapshot, snapshot_curves
+from streams.dashboard.case_drawer import deadline_date, short_date
 
 CASE_FIELDS = ("case_id", "level", "direction", "entity_type", "entity_id", "metric", "stage",
                "status", "deadline", "opened_at", "signals", "policy")
@@ -38,7 +39,10 @@ def case_rows(cases: Iterable[Mapping[str, Any]], **filters: str | None) -> list
     for case in cases:
         if not _matches(case, filters):
             continue
-        rows.append({name: case.get(name) for name in CASE_FIELDS})
+        row = {name: case.get(name) for name in CASE_FIELDS}
+        row["deadline_text"] = short_date(deadline_date(case.get("respond_by"),
+                                                        case.get("deadline")))
+        rows.append(row)
     rows.sort(key=lambda r: str(r["opened_at"]), reverse=True)
     rows.sort(key=lambda r: r["level"] != "alarm")
     return rows
@@ -92,8 +96,13 @@ def timeline(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarise(kind: str, p: Mapping[str, Any]) -> str:
-    """One line about one log entry, for people."""
-    signal = p.get("signal") if isinstance(p.get("signal"), Mapping) else {}
+    """One line about one log entry, for people.
+
+    >>> summarise("deadline_set", {"due_at": "2027-01-09T00:00:00Z", "respond_by": "2027-01-08"})
+    'deadline Friday 8 January 2027'
+    """
+    found = p.get("signal")
+    signal: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     if kind == "case_opened":
         return (f"case opened: {p.get('level')} {signal.get('direction', '')} "
                 f"(policy {p.get('policy_name')})").replace("  ", " ")
@@ -103,8 +112,8 @@ def summarise(kind: str, p: Mapping[str, Any]) -> str:
     if kind in ("stage_entered", "stage_awaiting_signoff"):
         suffix = "entered" if kind == "stage_entered" else "awaits sign-off"
         return f"stage {p.get('stage')} {suffix}"
-    if kind == "deadline_set":
-        return f"deadline {p.get('due_at')}"
+    if kind == "deadline_set":  # the date the letter prints, not the UTC instant it ends
+        return f"deadline {deadline_date(p.get('respond_by'), _text(p.get('due_at')))}"
     if kind == "notification_requested":
         return f"notification requested for {p.get('recipient')}"
     if kind in ("notification_sent", "notification_attempt", "dead_letter"):
@@ -119,6 +128,10 @@ def summarise(kind: str, p: Mapping[str, Any]) -> str:
     if kind == "stage_completed":
         return f"stage {p.get('stage')} completed: {p.get('outcome')}"
     return kind.replace("_", " ")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def verification(result: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -157,26 +170,37 @@ def entity_index(keys: Iterable[Sequence[str]],
 
 def chart_view(series: Mapping[str, Any]) -> dict[str, Any]:
     """One entity's charts from a :class:`~streams.dashboard.chart_history.ChartHistory`
-    series: per monitor its line and limits; the VLAD curve; observed and expected.
+    series: per monitor its line ``[n, statistic, at]``, limits, signals and excursions;
+    the VLAD curve; observed and expected (each ``[n, value, at]``).
 
     >>> view = chart_view({"metric": "m", "entity_type": "provider", "entity_id": "R1A",
     ...     "monitors": [{"monitor": "ra", "kind": "ra_cusum", "direction": "worse",
     ...                   "alert": 3.5, "alarm": 4.5, "below": False}],
-    ...     "points": [[1, [0.2], 0.1, 0, 0.1], [2, [1.1], -0.8, 1, 0.2]],
+    ...     "points": [[1, [0.2], 0.1, 0, 0.1, "d1"], [2, [1.1], -0.8, 1, 0.2, "d2"]],
     ...     "signals": []})
-    >>> view["monitors"][0]["points"], view["vlad"], view["observed"]
-    ([[1, 0.2], [2, 1.1]], [[1, 0.1], [2, -0.8]], [[1, 0], [2, 1]])
+    >>> view["monitors"][0]["points"], view["vlad"]
+    ([[1, 0.2, 'd1'], [2, 1.1, 'd2']], [[1, 0.1, 'd1'], [2, -0.8, 'd2']])
+    >>> view["observed"]
+    [[1, 0, 'd1'], [2, 1, 'd2']]
     """
     monitors = []
     points = series.get("points", [])
+
+    def at(p: Sequence[Any]) -> Any:
+        return p[5] if len(p) > 5 else None
+
     for index, monitor in enumerate(series.get("monitors", [])):
-        line = [[p[0], p[1][index]] for p in points
+        line = [[p[0], p[1][index], at(p)] for p in points
                 if index < len(p[1]) and p[1][index] is not None and p[0] is not None]
-        monitors.append({**monitor, "points": line,
-                         "signals": [s for s in series.get("signals", [])
-                                     if s.get("monitor") == monitor.get("monitor")]})
+        signals = [s for s in series.get("signals", [])
+                   if s.get("monitor") == monitor.get("monitor")]
+        # An excursion (from the last 0) is a CUSUM's: other charts never rest at 0.
+        cusum = "cusum" in str(monitor.get("kind"))
+        monitors.append({**monitor, "points": line, "signals": signals,
+                         "excursions": excursions(line, signals) if cusum else []})
+
     def column(i: int) -> list[list[Any]]:
-        return [[p[0], p[i]] for p in points if p[0] is not None and p[i] is not None]
+        return [[p[0], p[i], at(p)] for p in points if p[0] is not None and p[i] is not None]
 
     return {"metric": series.get("metric"), "entity_type": series.get("entity_type"),
             "entity_id": series.get("entity_id"), "monitors": monitors,
@@ -236,3 +260,34 @@ def funnel_view(records: Iterable[Mapping[str, Any]], metric: str, entity_type: 
             "lower": [round(float(v), 6) for v in lower],
             "upper": [round(float(v), 6) for v in upper]})
     return view
+
+
+def excursions(points: Sequence[Sequence[Any]], signals: Sequence[Mapping[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Each signal's excursion on its chart: from the point after the statistic last stood
+    at 0 before the signal, to the signal. ``points`` are one monitor's ``[n, statistic,
+    at]`` in ``n`` order; ``signals`` its markers (``n``, ``at``). When the history kept
+    holds no 0 before a signal, its excursion starts at the first point kept.
+
+    >>> points = [[1, 0.0, "d1"], [2, 0.7, "d2"], [3, 0.0, "d3"], [4, 1.2, "d4"],
+    ...           [5, 4.9, "d5"]]
+    >>> excursions(points, [{"n": 5, "at": "d5", "level": "alarm"}])
+    [{'start_n': 4, 'start_at': 'd4', 'end_n': 5, 'end_at': 'd5', 'level': 'alarm'}]
+    """
+    out = []
+    for signal in signals:
+        n = signal.get("n")
+        if n is None:
+            continue
+        before = [p for p in points if p[0] is not None and p[0] <= n]
+        if not before:
+            continue
+        start = before[0]
+        for i in range(len(before) - 1, -1, -1):
+            statistic = before[i][1]
+            if statistic is not None and abs(float(statistic)) < 1e-12 and before[i][0] < n:
+                start = before[i + 1] if i + 1 < len(before) else before[i]
+                break
+        out.append({"start_n": start[0], "start_at": start[2], "end_n": n,
+                    "end_at": signal.get("at"), "level": signal.get("level")})
+    return out

@@ -18,13 +18,15 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from signals.funnel import FunnelLimits, FunnelPoint, FunnelSnapshot
+from streams.charts.palette import DASH, DIRECTION, LIMIT, NEUTRAL, SKY_BLUE
 
+# The one palette (streams.charts.palette), as the dashboard's Vega-Lite funnel uses it.
 STATUS_COLOURS = {
-    "within": "#8c8c8c",
-    "alert-worse": "#E69F00",
-    "alarm-worse": "#D55E00",
-    "alert-better": "#56B4E9",
-    "alarm-better": "#0072B2",
+    "within": NEUTRAL,
+    "alert-worse": LIMIT["alert"],
+    "alarm-worse": DIRECTION["worse"],
+    "alert-better": SKY_BLUE,
+    "alarm-better": DIRECTION["better"],
 }
 STATUS_NAMES = {
     "within": "Within 95% limits",
@@ -33,8 +35,9 @@ STATUS_NAMES = {
     "alert-better": "Alert, better",
     "alarm-better": "Alarm, better",
 }
-ALERT_LINE = 'stroke="#555555" stroke-width="1.2" stroke-dasharray="6 4"'
-ALARM_LINE = 'stroke="#222222" stroke-width="1.6"'
+ALERT_LINE = (f'stroke="{LIMIT["alert"]}" stroke-width="1.2" '
+              f'stroke-dasharray="{" ".join(str(d) for d in DASH["alert"])}"')
+ALARM_LINE = f'stroke="{LIMIT["alarm"]}" stroke-width="1.6"'
 
 CSV_COLUMNS = (
     "entity_id", "observed", "expected", "ratio", "alert_lower", "alert_upper",

@@ -21,11 +21,14 @@ AUDITOR = "auditor-" + "a1" * 16
 OPERATOR = "operator-" + "b2" * 16
 API = ("/dashboard/api/summary", "/dashboard/api/cases/C1",
        "/dashboard/api/chart?metric=m&entity_type=provider&entity_id=X",
-       "/dashboard/api/funnel?metric=m")
+       "/dashboard/api/funnel?metric=m", "/dashboard/api/progress", "/dashboard/api/palette",
+       "/dashboard/api/me")
 
 
-def _get(port: int, path: str, token: str | None = None) -> tuple[int, dict[str, str]]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+def _get(port: int, path: str, token: str | None = None, *, post: bool = False
+         ) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     data=b"{}" if post else None)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -65,7 +68,7 @@ def test_summary_answers_a_reader(worker: WorkerProcess) -> None:
 
 
 @pytest.mark.parametrize("path", ("/dashboard/", "/dashboard/app.js", "/dashboard/app.css",
-                                  "/dashboard/api/summary"))
+                                  "/dashboard/vendor/vega.min.js", "/dashboard/api/summary"))
 def test_every_answer_carries_the_security_headers(worker: WorkerProcess, path: str) -> None:
     for token in (None, AUDITOR):
         status, headers = _get(worker.port, path, token)
@@ -73,9 +76,29 @@ def test_every_answer_carries_the_security_headers(worker: WorkerProcess, path: 
         csp = headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in csp
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "unsafe-eval" not in csp  # the charts run with vega-interpreter
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_acting_needs_an_operator_token(worker: WorkerProcess) -> None:
+    path = "/dashboard/api/cases/C1/ack"
+    assert _get(worker.port, path, post=True)[0] == 401
+    assert _get(worker.port, path, "not-a-token", post=True)[0] == 401
+    assert _get(worker.port, path, AUDITOR, post=True)[0] == 403
+    status, headers = _get(worker.port, path, OPERATOR, post=True)
+    assert status in (404, 503)  # no such case, or no log yet: never acted on
+    assert headers["X-Frame-Options"] == "DENY"
+    assert _get(worker.port, path, OPERATOR)[0] == 405  # POST only
+    assert _get(worker.port, "/dashboard/api/cases/C1/erase", OPERATOR, post=True)[0] in (
+        404, 405)
+
+
+def test_only_the_vendored_libraries_are_served(worker: WorkerProcess) -> None:
+    status, headers = _get(worker.port, "/dashboard/vendor/vega-embed.min.js")
+    assert status == 200 and headers["Content-Type"].startswith("application/javascript")
+    assert _get(worker.port, "/dashboard/vendor/README.md")[0] == 404
 
 
 def test_the_page_loads_without_a_token(worker: WorkerProcess) -> None:

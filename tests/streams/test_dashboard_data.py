@@ -11,7 +11,6 @@ from notifiers.engine import EscalationEngine
 from notifiers.log.escalation_log import open_log
 from notifiers.rules import RulesHolder, default_rules_path
 from streams.contract.signal import Signal
-from streams.dashboard import RecordingEntityStage
 from streams.dashboard.chart_history import ChartHistory
 from streams.dashboard.data import (
     case_counts,
@@ -22,6 +21,7 @@ from streams.dashboard.data import (
     timeline,
     verification,
 )
+from streams.dashboard.read_model import ReadModel
 
 CASES = [
     {"case_id": "a", "level": "alert", "direction": "worse", "entity_type": "provider",
@@ -100,14 +100,16 @@ def test_chart_history_is_a_bounded_ring_with_signal_peaks() -> None:
                         [signal])
     series = history.series("death_30d", "provider", "R1A")
     assert series is not None
-    assert [p[0] for p in series["points"]] == [2, 3, 5, 5]  # oldest dropped
+    # four states kept (maxlen) and the peak, which is kept with the signals
+    assert [p[0] for p in series["points"]] == [1, 2, 3, 5, 5]
     view = chart_view(series)
     cusum = view["monitors"][0]
     assert (cusum["alert"], cusum["alarm"]) == (3.5, 4.5)
-    assert cusum["points"][-2:] == [[5, 4.8], [5, 0.0]]  # the peak, then the restart
+    # the peak (dated by the signal's event time, in London), then the restart
+    assert cusum["points"][-2:] == [[5, 4.8, "2026-03-02T09:00:00"], [5, 0.0, None]]
     assert cusum["signals"][0]["level"] == "alarm"
-    assert view["vlad"][-1] == [5, -2.5]  # Σ(p − y) = expected − observed
-    assert view["observed"][-1] == [5, 5] and view["expected"][-1] == [5, 2.5]
+    assert view["vlad"][-1] == [5, -2.5, None]  # Σ(p − y) = expected − observed
+    assert view["observed"][-1] == [5, 5, None] and view["expected"][-1] == [5, 2.5, None]
     assert history.series("death_30d", "provider", "nope") is None
     assert entity_index(history.entities()) == [
         {"metric": "death_30d", "entity_type": "provider", "entity_id": "R1A"}]
@@ -132,7 +134,7 @@ def test_funnel_view_marks_outliers_on_both_sides() -> None:
     assert funnel_view([], "m", "provider")["points"] == []
 
 
-def test_recording_stage_feeds_the_history_from_a_batch() -> None:
+def test_read_model_folds_a_batch_from_the_changelog_once_its_mark_covers_it() -> None:
     import json
     from pathlib import Path
 
@@ -144,7 +146,8 @@ def test_recording_stage_feeds_the_history_from_a_batch() -> None:
     pipeline = Pipeline(load_config(Path(__file__).resolve().parents[2] / "streams" /
                                     "samples" / "ncap.yaml"))
     history = ChartHistory()
-    stage = RecordingEntityStage(EntityStage(pipeline, 1), history)
+    stage = EntityStage(pipeline, 1)
+    model = ReadModel(pipeline, history, "c", "s")
     records = [Record(0, i, json.dumps({"i": [{
         "metric": "death_30d", "entity": ["provider", "R1A"], "values": [1, 0.05],
         "q": "0", "s": i, "k": [i, f"e{i}", "t", 0], "ts": None, "event_id": f"e{i}",
@@ -152,6 +155,43 @@ def test_recording_stage_feeds_the_history_from_a_batch() -> None:
         "m": ["0", i + 1, False, [i, 0]]}).encode()) for i in range(8)]
     out = stage.run(records, {})
     assert out.applied == 8 and out.signals  # eight deaths at 5% risk: an alarm
+    # The batch's changelog records as the worker writes them: entities, then the mark.
+    writes = out.writes[0]
+    entity = {k: v for k, v in writes.items() if not k.startswith("w:")}
+    for key, value in entity.items():
+        model.fold_changelog(0, json.dumps(key).encode(), json.dumps(value).encode())
+    assert history.series("death_30d", "provider", "R1A") is None  # held: no mark yet
+    mark = {k: v for k, v in writes.items() if k.startswith("w:")}
+    for key, value in mark.items():
+        model.fold_changelog(0, json.dumps(key).encode(), json.dumps(value).encode())
+    for _, value, _, _ in out.signals:
+        model.fold_signal(value)
     view = chart_view(history.series("death_30d", "provider", "R1A"))
-    assert view["observed"][-1] == [8, 8]
+    assert view["observed"][-1][:2] == [8, 8]
+    assert view["observed"][-1][2].startswith("1970-01-01")  # the last observation's time
     assert any(p[1] >= 4.5 for p in view["monitors"][0]["points"])
+    assert view["monitors"][0]["excursions"]  # the signal's excursion is marked
+    assert model.records("death_30d", "provider")[0]["observed"] == 8
+
+
+def test_ptir_chart_draws_the_njr_levels_as_limits() -> None:
+    from streams.charts.palette import DASH, LIMIT
+    from streams.charts.vega import chart_specs
+
+    history = ChartHistory()
+    state = {"level1_ratio": 2.0, "level2_ratio_many": 1.5, "level2_ratio_few": 2.0,
+             "min_primaries": 100}
+    for n, lower in ((120, 1.1), (140, 1.6)):
+        history.record("implant_failure", "device", "05060000000030", [
+            {"monitor": "ptir_level", "monitor_kind": "ptir", "direction": "worse",
+             "statistic": lower, "n": n, "observed": 9, "expected": 4.0, "state": state}],
+            at=f"2026-0{n // 70}-01T00:00:00")
+    view = chart_view(history.series("implant_failure", "device", "05060000000030"))
+    (spec,) = [c["spec"] for c in chart_specs(view) if c["kind"] == "ptir"]
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert [(r["encoding"]["y"]["datum"], r["mark"]["strokeDash"], r["mark"]["color"])
+            for r in rules] == [(1.5, DASH["alert"], LIMIT["alert"]),
+                                (2.0, DASH["alarm"], LIMIT["alarm"])]
+    assert all(r["data"] == {"values": [{}]} for r in rules)  # drawn: a row to draw from
+    assert "PTIR" in spec["title"]["text"]
+    assert view["monitors"][0]["excursions"] == []  # not a CUSUM: no excursion shading

@@ -57,12 +57,13 @@ def vigil(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 class WorkerProcess:
     """``vigil run`` as a subprocess, so that ``kill -9`` is real."""
 
-    def __init__(self, env: dict[str, str], config: Path, log: Path) -> None:
+    def __init__(self, env: dict[str, str], config: Path, log: Path,
+                 args: tuple[str, ...] = ()) -> None:
         env = dict(env, VIGIL_WEB_PORT=str(free_port()))
         self.port = int(env["VIGIL_WEB_PORT"])
         self.log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.main", "run", "--config", str(config)],
+            [sys.executable, "-m", "streams.cli.main", "run", "--config", str(config), *args],
             env=env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
 

@@ -1,20 +1,19 @@
-// Vigil dashboard: polls the worker's read-only JSON every 2 s and draws SVG charts.
-"use strict";
+// Vigil dashboard: polls the worker's JSON every 2 s and renders the Vega-Lite specs the
+// server builds (streams/charts/vega.py) with the vendored vega-embed. No build step.
 const POLL_MS = 2000;
-const NS = "http://www.w3.org/2000/svg";
-const state = { entity: null, caseId: null, funnelMetric: null, funnelType: null,
-                metrics: [], lastOk: 0, entitiesSig: "" };
+const state = { entity: null, picked: false, caseId: null, funnelMetric: null, funnelType: null,
+                metrics: [], entitiesSig: "", chartSig: "", funnelSig: "", caseSig: "" };
 const $ = (sel) => document.querySelector(sel);
 
 function el(tag, attrs, text) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(NS, tag.slice(4))
-                                      : document.createElement(tag);
+  const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
   return node;
 }
-// The read token: given once in the URL fragment (/dashboard/#token=…, never sent to the
-// server nor in a referrer), or typed in when asked, then kept for this tab only.
+
+// The token: given once in the URL fragment (/dashboard/#token=…, never sent to the server
+// nor in a referrer), or typed in when asked, then kept for this tab only.
 const TOKEN_KEY = "vigil.dashboard.token";
 function readToken() {
   const given = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -25,14 +24,18 @@ function readToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 function askToken() {
-  const typed = window.prompt("Dashboard read token (a VIGIL_API_TOKENS token)");
+  const typed = window.prompt("Dashboard token (a VIGIL_API_TOKENS token; an operator's may act)");
   if (typed) sessionStorage.setItem(TOKEN_KEY, typed.trim());
+  who = null;
 }
+window.addEventListener("hashchange", () => { readToken(); who = null; });
 let asked = false;
-async function getJSON(url) {
+function authHeaders() {
   const token = readToken();
-  const headers = token ? { Authorization: "Bearer " + token } : {};
-  const r = await fetch(url, { cache: "no-store", headers });
+  return token ? { Authorization: "Bearer " + token } : {};
+}
+async function getJSON(url) {
+  const r = await fetch(url, { cache: "no-store", headers: authHeaders() });
   if (r.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     if (!asked) { asked = true; askToken(); }
@@ -40,275 +43,277 @@ async function getJSON(url) {
   if (!r.ok) throw new Error(url + " " + r.status);
   return r.json();
 }
-document.addEventListener("DOMContentLoaded", () => {
-  const filters = document.getElementById("filters");
-  if (filters) filters.addEventListener("submit", (event) => event.preventDefault());
-});
+async function postJSON(url, body) {
+  const r = await fetch(url, { method: "POST", cache: "no-store", body: JSON.stringify(body),
+    headers: { ...authHeaders(), "Content-Type": "application/json" } });
+  let answer = {};
+  try { answer = await r.json(); } catch (e) { answer = {}; }
+  return { status: r.status, ok: r.ok, answer };
+}
+
 const fmt = (v, d = 2) => (v === null || v === undefined) ? "—" :
-  (Math.abs(v) >= 100 ? v.toFixed(0) : Number(v).toFixed(d));
-const when = (t) => t ? t.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, "") : "—";
+  (typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(d)) : String(v));
+const when = (t) => t ? t.replace("T", " ").slice(0, 16) : "—";
 const entityKey = (e) => `${e.metric}|${e.entity_type}|${e.entity_id}`;
+const ABBREV = { provider: "prov", clinician: "clin", device: "dev" };
+const STATUS = { open: "open", awaiting_signoff: "awaiting sign-off", monitoring: "monitoring", closed: "closed" };
+const statusText = (s) => STATUS[s] || s || "—";
 
-// ---- a line chart in SVG ------------------------------------------------------------
-function niceTicks(lo, hi, n) {
-  if (!(hi > lo)) { hi = lo + 1; }
-  const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(+v.toFixed(10));
-  return out;
-}
-function lineChart(spec) {
-  const W = 420, H = 190, L = 44, R = 10, T = 10, B = 26;
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, class: "chart " + (spec.cls || "") });
-  const xs = [], ys = [];
-  for (const s of spec.series) for (const [x, y] of s.points) { xs.push(x); ys.push(y); }
-  for (const h of spec.hlines || []) if (h.y !== null && h.y !== undefined) ys.push(h.y);
-  if (!xs.length) { svg.appendChild(el("svg:text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no data yet")); return svg; }
-  let x0 = Math.min(...xs), x1 = Math.max(...xs); if (x1 === x0) x1 = x0 + 1;
-  let y0 = Math.min(0, ...ys), y1 = Math.max(...ys); if (y1 === y0) y1 = y0 + 1;
-  const pad = (y1 - y0) * 0.06; y1 += pad; if (y0 < 0) y0 -= pad;
-  const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
-  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  for (const t of niceTicks(y0, y1, 4)) {
-    svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), class: "grid" }));
-    svg.appendChild(el("svg:text", { x: L - 4, y: sy(t) + 3, "text-anchor": "end" }, fmt(t, 1)));
+// ---- Vega-Lite, without eval (the page's CSP has no 'unsafe-eval') -------------------
+const EMBED = { actions: false, renderer: "svg", ast: true, defaultStyle: false,
+                tooltip: { disableDefaultStyle: true } };
+async function render(container, spec) {
+  container.replaceChildren();
+  const box = el("div", { class: "vega" });
+  container.appendChild(box);
+  try {
+    await window.vegaEmbed(box, spec, { ...EMBED, expr: window.vega.expressionInterpreter });
+    container.dataset.rendered = "1";
+  } catch (error) {
+    container.appendChild(el("p", { class: "empty" }, "chart failed: " + error));
   }
-  for (const t of niceTicks(x0, x1, 5).filter((v) => Number.isInteger(v))) {
-    svg.appendChild(el("svg:text", { x: sx(t), y: H - B + 13, "text-anchor": "middle" }, fmt(t, 0)));
-  }
-  svg.appendChild(el("svg:line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
-  svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
-  svg.appendChild(el("svg:text", { x: W - R, y: H - 2, "text-anchor": "end" }, spec.xLabel || "n"));
-  if (y0 < 0) svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(0), y2: sy(0), class: "zero" }));
-  for (const h of spec.hlines || []) {
-    if (h.y === null || h.y === undefined) continue;
-    svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(h.y), y2: sy(h.y), class: "limit " + h.cls }));
-    svg.appendChild(el("svg:text", { x: W - R - 2, y: sy(h.y) - 3, "text-anchor": "end", class: "label" }, `${h.cls} ${fmt(h.y)}`));
-  }
-  for (const s of spec.series) {
-    if (!s.points.length) continue;
-    const d = s.points.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
-    svg.appendChild(el("svg:path", { d, class: "series " + (s.cls || ""), "data-points": s.points.length }));
-  }
-  for (const m of spec.marks || []) {
-    if (m.x === null || m.y === null || m.y === undefined) continue;
-    const c = el("svg:circle", { cx: sx(m.x), cy: sy(m.y), r: 3.5, class: "mark " + m.level });
-    c.appendChild(el("svg:title", {}, `${m.level} ${m.direction} at n=${m.x}`));
-    svg.appendChild(c);
-  }
-  if (spec.legend) {
-    const g = el("svg:g", { class: "legend" });
-    spec.legend.forEach(([label, cls], i) => {
-      g.appendChild(el("svg:line", { x1: L + 8 + i * 90, x2: L + 26 + i * 90, y1: T + 6, y2: T + 6, class: "series " + cls }));
-      g.appendChild(el("svg:text", { x: L + 30 + i * 90, y: T + 9 }, label));
-    });
-    svg.appendChild(g);
-  }
-  return svg;
-}
-function figure(caption, svg) {
-  const f = el("figure"); f.appendChild(el("figcaption", {}, caption)); f.appendChild(svg); return f;
 }
 
-// ---- charts of one entity --------------------------------------------------------------
-function drawCharts(view) {
-  const box = $("#charts"); box.replaceChildren();
-  $("#chart-title").textContent = `${view.metric} · ${view.entity_type} ${view.entity_id}`;
-  for (const m of view.monitors) {
-    const marks = m.signals.map((s) => ({ x: s.n, y: s.statistic, level: s.level, direction: s.direction }));
-    const hl = [{ y: m.alert, cls: "alert" }, { y: m.alarm, cls: "alarm" }];
-    const what = m.below ? "ascertainment" : (m.kind || "").includes("cusum") ? "CUSUM" : m.kind;
-    box.appendChild(figure(`${what} ${m.monitor}${m.direction ? " (" + m.direction + ")" : ""}`,
-      lineChart({ series: [{ points: m.points, cls: "cusum" }], hlines: hl, marks, cls: "cusum" })));
-  }
-  box.appendChild(figure("VLAD: Σ(expected − observed)",
-    lineChart({ series: [{ points: view.vlad, cls: "vlad" }], cls: "vlad" })));
-  box.appendChild(figure("Observed vs expected (cumulative)",
-    lineChart({ series: [{ points: view.observed, cls: "observed" }, { points: view.expected, cls: "expected" }],
-                legend: [["observed", "observed"], ["expected", "expected"]], cls: "oe" })));
+// ---- who is reading ------------------------------------------------------------------
+let who = null;
+async function refreshWho() {
+  if (who) return who;
+  try { who = await getJSON("/dashboard/api/me"); } catch (e) { who = null; }
+  $("#whoami").textContent = who && who.name ? `${who.name} (${who.role})` : "no token";
+  for (const b of document.querySelectorAll("#case-actions button")) b.disabled = !(who && who.may_act);
+  return who;
 }
 
-// ---- funnel plot -----------------------------------------------------------------------
-function drawFunnel(view) {
-  const box = $("#funnel"); box.replaceChildren();
-  if (!view.points.length) { box.appendChild(el("p", { class: "empty" }, "No entities with expected counts yet.")); return; }
-  const W = 640, H = 300, L = 46, R = 14, T = 12, B = 30;
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, class: "chart funnel" });
-  const ex = view.points.map((p) => p.expected);
-  const x1 = Math.max(...ex) * 1.08;
-  const lim = view.limits;
-  const rs = view.points.map((p) => p.ratio);
-  let y1 = Math.max(2, ...rs) * 1.05; y1 = Math.min(y1, Math.max(...rs) * 1.1 + 0.5);
-  const sx = (x) => L + x / x1 * (W - L - R);
-  const sy = (y) => T + (1 - Math.min(y, y1) / y1) * (H - T - B);
-  for (const t of niceTicks(0, y1, 5)) {
-    svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), class: "grid" }));
-    svg.appendChild(el("svg:text", { x: L - 4, y: sy(t) + 3, "text-anchor": "end" }, fmt(t, 1)));
-  }
-  for (const t of niceTicks(0, x1, 6)) svg.appendChild(el("svg:text", { x: sx(t), y: H - B + 13, "text-anchor": "middle" }, fmt(t, 0)));
-  svg.appendChild(el("svg:line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
-  svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
-  svg.appendChild(el("svg:text", { x: W - R, y: H - 2, "text-anchor": "end" }, "expected"));
-  svg.appendChild(el("svg:text", { x: 4, y: T + 4 }, "O/E"));
-  svg.appendChild(el("svg:line", { x1: L, x2: W - R, y1: sy(view.target), y2: sy(view.target), class: "zero" }));
-  lim.forEach((band, k) => {
-    const cls = k === 0 ? "alert" : "alarm";
-    for (const side of ["lower", "upper"]) {
-      const pts = band.expected.map((e, i) => [e, band[side][i]]).filter(([e, v]) => e <= x1 && isFinite(v));
-      if (!pts.length) continue;
-      const d = pts.map(([e, v], i) => `${i ? "L" : "M"}${sx(e).toFixed(1)},${sy(v).toFixed(1)}`).join("");
-      svg.appendChild(el("svg:path", { d, class: "limit " + cls }));
-    }
-  });
-  for (const p of view.points) {
-    const cls = "pt " + (p.direction || "") + " " + (p.level || "");
-    const c = el("svg:circle", { cx: sx(p.expected), cy: sy(p.ratio), r: p.level ? 5 : 3.5, class: cls });
-    c.appendChild(el("svg:title", {}, `${p.entity_id}: O=${fmt(p.observed, 0)} E=${fmt(p.expected)} O/E=${fmt(p.ratio)}`));
-    svg.appendChild(c);
-    if (p.level) {
-      const right = sx(p.expected) > W - 170;
-      svg.appendChild(el("svg:text", { x: sx(p.expected) + (right ? -8 : 8), y: sy(p.ratio) + 3, class: "label",
-        "text-anchor": right ? "end" : "start" }, `${p.entity_id} (${p.level}, ${p.direction})`));
-    }
-  }
-  const g = el("svg:g", { class: "legend" });
-  [["95% limits", "alert"], ["99.8% limits", "alarm"]].forEach(([label, cls], i) => {
-    g.appendChild(el("svg:line", { x1: W - 200 + i * 95, x2: W - 182 + i * 95, y1: T + 4, y2: T + 4, class: "limit " + cls }));
-    g.appendChild(el("svg:text", { x: W - 178 + i * 95, y: T + 7 }, label));
-  });
-  svg.appendChild(g);
-  box.appendChild(svg);
-}
-
-// ---- cases ---------------------------------------------------------------------------
-function drawCases(rows) {
-  const body = $("#cases tbody"); body.replaceChildren();
-  $("#cases-empty").hidden = rows.length > 0;
-  for (const c of rows) {
-    const tr = el("tr", { "data-case-id": c.case_id });
-    if (c.case_id === state.caseId) tr.classList.add("selected");
-    tr.appendChild(el("td", { class: "lvl " + c.level }, c.level));
-    tr.appendChild(el("td", { class: "dir " + c.direction }, c.direction));
-    tr.appendChild(el("td", {}, `${c.entity_type} ${c.entity_id}`));
-    tr.appendChild(el("td", {}, c.metric));
-    tr.appendChild(el("td", {}, c.stage || c.status));
-    tr.appendChild(el("td", {}, when(c.deadline)));
-    tr.addEventListener("click", () => openCase(c.case_id, c));
-    body.appendChild(tr);
-  }
-}
-function badge(node, v) {
-  node.className = "badge " + v.status;
-  node.textContent = v.status === "intact" ? `✓ ${v.detail}` : v.detail;
-}
-async function openCase(caseId, row) {
-  state.caseId = caseId;
-  if (row) selectEntity({ metric: row.metric, entity_type: row.entity_type, entity_id: row.entity_id });
-  const data = await getJSON(`/dashboard/api/cases/${encodeURIComponent(caseId)}`);
-  const c = data.case;
-  $("#case-title").textContent = `${c.level.toUpperCase()} ${c.direction} · ${c.entity_type} ${c.entity_id}`;
-  badge($("#case-verification"), data.verification);
-  const dl = $("#case-fields"); dl.replaceChildren();
-  for (const [k, v] of [["case", c.case_id], ["metric", c.metric], ["status", c.status], ["policy", c.policy],
-                        ["stage", c.stage], ["deadline", when(c.deadline)], ["opened", when(c.opened_at)],
-                        ["signals", c.signals], ["route", c.route]]) {
-    dl.appendChild(el("dt", {}, k)); dl.appendChild(el("dd", {}, v === null ? "—" : String(v)));
-  }
-  const ol = $("#case-timeline"); ol.replaceChildren();
-  for (const item of data.timeline) {
-    const li = el("li", { "data-seq": item.seq });
-    li.appendChild(el("span", { class: "at" }, `#${item.seq} ${when(item.at)} `));
-    li.appendChild(el("span", { class: "kind" }, item.kind + ": "));
-    li.appendChild(el("span", {}, item.summary));
-    ol.appendChild(li);
-  }
-  $("#case-panel").hidden = false;
-  document.querySelectorAll("#cases tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.caseId === caseId));
-}
-
-// ---- entities and polling -------------------------------------------------------------
-function selectEntity(e) { state.entity = e; $("#entity").value = entityKey(e); refreshChart(); }
-function drawEntities(entities) {
-  const sig = entities.map(entityKey).join(",");
-  if (sig === state.entitiesSig) return;
-  state.entitiesSig = sig;
-  const sel = $("#entity"); sel.replaceChildren();
-  let group = null, last = null;
-  for (const e of entities) {
-    if (e.metric !== last) { group = el("optgroup", { label: e.metric }); sel.appendChild(group); last = e.metric; }
-    const mark = e.injected ? `  [injected: ${e.injected}]` : "";
-    group.appendChild(el("option", { value: entityKey(e) }, `${e.entity_type} ${e.entity_id}${mark}`));
-  }
-  if (state.entity) sel.value = entityKey(state.entity);
-}
-function drawMetricOptions(metrics) {
-  if (state.metrics.length) return;
-  state.metrics = metrics;
-  const filter = $("#filters [name=metric]"), fm = $("#funnel-metric");
-  for (const m of metrics) { filter.appendChild(el("option", {}, m.name)); fm.appendChild(el("option", {}, m.name)); }
-  state.funnelMetric = metrics.length ? metrics[0].name : null;
-  fillFunnelTypes();
-}
-function fillFunnelTypes() {
-  const m = state.metrics.find((x) => x.name === state.funnelMetric);
-  const ft = $("#funnel-type"); ft.replaceChildren();
-  const types = (m && m.entities.length) ? m.entities : ["provider"];
-  for (const t of types) ft.appendChild(el("option", {}, t));
-  state.funnelType = types[0];
-}
+// ---- cases table -----------------------------------------------------------------------
 function filterQuery() {
   const params = new URLSearchParams();
   for (const [k, v] of new FormData($("#filters"))) if (v) params.set(k, v);
   return params.toString();
 }
+function renderCases(rows) {
+  const tbody = $("#cases tbody");
+  tbody.replaceChildren();
+  $("#cases-empty").hidden = rows.length > 0;
+  for (const c of rows) {
+    const tr = el("tr", { "data-case-id": c.case_id, class: c.case_id === state.caseId ? "selected" : "" });
+    const lvl = el("td"); lvl.appendChild(el("span", { class: `lvl ${c.level}` }, c.level));
+    lvl.appendChild(el("span", { class: `dir ${c.direction}` }, c.direction === "better" ? " ▼ better" : " ▲ worse"));
+    tr.appendChild(lvl);
+    tr.appendChild(el("td", { class: "wrap" }, `${ABBREV[c.entity_type] || c.entity_type} ${c.entity_id}`));
+    tr.appendChild(el("td", { class: "wrap" }, c.metric));
+    tr.appendChild(el("td", { class: "col-stage wrap" }, c.stage || "—"));
+    tr.appendChild(el("td", { class: "col-status" }, statusText(c.status)));
+    tr.appendChild(el("td", { class: "col-deadline" }, c.deadline_text || "—"));
+    tr.appendChild(el("td", { class: "col-opened" }, when(c.opened_at)));
+    tr.addEventListener("click", () => openCase(c.case_id));
+    tbody.appendChild(tr);
+  }
+}
+
+// ---- entities and charts ---------------------------------------------------------------
+function renderEntities(entities) {
+  const sig = entities.map(entityKey).join(",");
+  $("#entity-count").textContent = `${entities.length} entities`;
+  if (sig === state.entitiesSig) return;
+  state.entitiesSig = sig;
+  const select = $("#entity");
+  select.replaceChildren();
+  for (const e of entities) {
+    const label = `${e.metric} · ${e.entity_type} ${e.entity_id}` + (e.injected ? ` (${e.injected})` : "");
+    select.appendChild(el("option", { value: entityKey(e) }, label));
+  }
+  if (state.entity) select.value = state.entity;
+}
+// Until someone picks an entity, chart the first case's (the table is alarms first), else an
+// entity where the demo injected an outlier, else the first.
+function defaultEntity(entities, cases) {
+  if (state.picked || !entities.length) return;
+  const keys = new Set(entities.map(entityKey));
+  const fromCase = cases.map(entityKey).find((k) => keys.has(k));
+  const injected = entities.find((e) => e.injected);
+  const choice = fromCase || (injected ? entityKey(injected) : entityKey(entities[0]));
+  if (choice !== state.entity) { state.entity = choice; state.chartSig = ""; $("#entity").value = choice; }
+}
 async function refreshChart() {
   if (!state.entity) return;
-  const e = state.entity;
-  try {
-    const view = await getJSON(`/dashboard/api/chart?metric=${encodeURIComponent(e.metric)}&entity_type=${encodeURIComponent(e.entity_type)}&entity_id=${encodeURIComponent(e.entity_id)}`);
-    drawCharts(view);
-  } catch (err) {
-    $("#chart-title").textContent = `${e.metric} · ${e.entity_type} ${e.entity_id}`;
-    $("#charts").replaceChildren(el("p", { class: "empty" }, "No chart history for this entity on this worker yet."));
+  const [metric, entity_type, entity_id] = state.entity.split("|");
+  const q = new URLSearchParams({ metric, entity_type, entity_id });
+  let view;
+  try { view = await getJSON("/dashboard/api/chart?" + q); } catch (e) { return; }
+  const sig = state.entity + JSON.stringify(view.charts).length + ":" + view.signals.length +
+    ":" + (view.monitors[0] ? view.monitors[0].points.length : 0);
+  if (sig === state.chartSig) return;
+  state.chartSig = sig;
+  $("#chart-title").textContent = `${metric} · ${entity_type} ${entity_id}`;
+  const box = $("#charts");
+  box.replaceChildren();
+  for (const chart of view.charts) {
+    const holder = el("div", { class: `chart-box chart-${chart.kind}`, "data-chart-id": chart.id });
+    box.appendChild(holder);
+    render(holder, chart.spec);
   }
 }
 async function refreshFunnel() {
   if (!state.funnelMetric) return;
-  drawFunnel(await getJSON(`/dashboard/api/funnel?metric=${encodeURIComponent(state.funnelMetric)}&entity_type=${encodeURIComponent(state.funnelType)}`));
+  const q = new URLSearchParams({ metric: state.funnelMetric, entity_type: state.funnelType || "provider" });
+  let view;
+  try { view = await getJSON("/dashboard/api/funnel?" + q); } catch (e) { return; }
+  const sig = q + JSON.stringify(view.points);
+  if (sig === state.funnelSig) return;
+  state.funnelSig = sig;
+  if (!view.points.length) { $("#funnel").replaceChildren(el("p", { class: "empty" }, "no entity has expected counts yet")); return; }
+  render($("#funnel"), view.spec);
 }
+function renderMetrics(metrics) {
+  if (state.metrics.length) return;
+  state.metrics = metrics;
+  const filter = document.querySelector("#filters select[name=metric]");
+  const fm = $("#funnel-metric");
+  for (const m of metrics) {
+    filter.appendChild(el("option", { value: m.name }, m.name));
+    fm.appendChild(el("option", { value: m.name }, m.name));
+  }
+  if (metrics.length) { state.funnelMetric = metrics[0].name; setFunnelTypes(); }
+}
+function setFunnelTypes() {
+  const m = state.metrics.find((x) => x.name === state.funnelMetric);
+  const types = (m && m.entities.length ? m.entities : ["provider"]);
+  const ft = $("#funnel-type");
+  ft.replaceChildren();
+  for (const t of types) ft.appendChild(el("option", { value: t }, t));
+  state.funnelType = types[0];
+}
+
+// ---- the case drawer --------------------------------------------------------------------
+function field(dl, name, value, id) {
+  dl.appendChild(el("dt", {}, name));
+  dl.appendChild(el("dd", id ? { "data-field": id } : {}, value === null || value === undefined || value === "" ? "—" : String(value)));
+}
+function renderTimeline(groups) {
+  const ol = $("#case-timeline");
+  ol.replaceChildren();
+  for (const g of groups) {
+    const li = el("li", { "data-kind": g.kind });
+    if (g.count > 1) {
+      const details = el("details");
+      details.appendChild(el("summary", {}, g.label));
+      const inner = el("ol", { class: "entries" });
+      for (const e of g.entries) inner.appendChild(el("li", {}, `${when(e.at)} — ${e.summary}`));
+      details.appendChild(inner);
+      li.appendChild(el("span", { class: "at" }, when(g.first_at) + " "));
+      li.appendChild(details);
+    } else {
+      li.appendChild(el("span", { class: "at" }, when(g.first_at) + " "));
+      li.appendChild(el("span", { class: "kind" }, g.label));
+    }
+    ol.appendChild(li);
+  }
+}
+async function openCase(caseId) {
+  state.caseId = caseId;
+  state.caseSig = "";
+  $("#case-message").textContent = "";
+  for (const tr of document.querySelectorAll("#cases tbody tr")) tr.classList.toggle("selected", tr.dataset.caseId === caseId);
+  await refreshCase();
+}
+async function refreshCase() {
+  if (!state.caseId) return;
+  let found;
+  try { found = await getJSON(`/dashboard/api/cases/${encodeURIComponent(state.caseId)}`); }
+  catch (e) { return; }
+  const { case: c, drawer: d } = found;
+  const sig = JSON.stringify([c.status, c.stage, c.signals, c.actions.length, found.timeline.length, found.verification.status]);
+  $("#case-panel").hidden = false;
+  if (sig === state.caseSig) return;
+  state.caseSig = sig;
+  $("#case-title").textContent = `${c.level.toUpperCase()} · ${c.entity_type} ${c.entity_id} · ${c.metric}`;
+  const v = $("#case-verification");
+  v.className = "badge " + found.verification.status;
+  v.textContent = found.verification.detail;
+  const dl = $("#case-fields");
+  dl.replaceChildren();
+  field(dl, "case", c.case_id);
+  field(dl, "status", `${statusText(c.status)}${c.stage ? " — stage " + c.stage : ""}`, "status");
+  field(dl, "statistic vs limit", `${fmt(d.statistic)} against ${fmt(d.limit)} (${d.monitor || "—"}; alert ${fmt(d.alert_limit)}, alarm ${fmt(d.alarm_limit)})`, "statistic");
+  field(dl, "observed / expected", `O ${fmt(d.observed, 0)} · E ${fmt(d.expected, 1)} · O/E ${fmt(d.o_e)}`, "oe");
+  field(dl, "opened", when(d.opened_at), "opened");
+  field(dl, "first signal", when(d.first_signal_at), "first_signal");
+  field(dl, "excursion start", when(d.excursion_start_at), "excursion_start");
+  field(dl, "last signal", when(d.last_signal_at), "last_signal");
+  field(dl, "next step", d.next_step, "next_step");
+  field(dl, "deadline", d.deadline_text, "deadline");
+  field(dl, "route / policy", `${d.route || "—"} / ${d.policy || "—"}`, "route");
+  field(dl, "told", (d.recipients || []).join(", "), "recipients");
+  field(dl, "signals", c.signals);
+  const actions = (c.actions || []).map((a) => `${a.action} by ${a.by}`).join("; ");
+  field(dl, "actions", actions, "actions");
+  $("#case-pack").dataset.url = found.pack_url;
+  const chart = found.charts[0];
+  if (chart) render($("#case-chart"), chart.spec); else $("#case-chart").replaceChildren();
+  renderTimeline(found.timeline);
+}
+async function act(action) {
+  if (!state.caseId) return;
+  const note = $("#case-note").value.trim();
+  const url = `/dashboard/api/cases/${encodeURIComponent(state.caseId)}/${action}`;
+  const { status, ok, answer } = await postJSON(url, note ? { note } : {});
+  const msg = $("#case-message");
+  msg.className = ok ? "hint ok" : "hint refused";
+  msg.textContent = ok ? `${action}: logged ${answer.logged.length} entries` : `${action} refused (${status}): ${answer.error || ""}`;
+  if (ok) $("#case-note").value = "";
+  state.caseSig = "";
+  await refreshCase();
+  await poll();
+}
+async function downloadPack(event) {
+  event.preventDefault();
+  const url = event.currentTarget.dataset.url;
+  if (!url) return;
+  const r = await fetch(url, { headers: authHeaders() });
+  if (!r.ok) { $("#case-message").textContent = `look-back pack: ${r.status}`; return; }
+  const link = el("a", { href: URL.createObjectURL(await r.blob()), download: `${state.caseId}-lookback` });
+  link.click();
+}
+
+// ---- polling ----------------------------------------------------------------------------
 async function poll() {
   try {
     const s = await getJSON("/dashboard/api/summary?" + filterQuery());
-    drawMetricOptions(s.metrics);
-    drawCases(s.cases);
-    drawEntities(s.entities);
     $("#count-alarm").textContent = `${s.counts.alarm} alarm${s.counts.alarm === 1 ? "" : "s"}`;
     $("#count-alert").textContent = `${s.counts.alert} alert${s.counts.alert === 1 ? "" : "s"}`;
-    badge($("#verification"), s.verification);
-    if (!state.entity) {
-      const binary = new Set(s.metrics.filter((m) => m.kind === "binary_outcome").map((m) => m.name));
-      const first = s.cases.find((c) => c.level === "alarm" && binary.has(c.metric))
-        || s.cases.find((c) => c.level === "alarm") || s.cases[0];
-      const pick = first ? { metric: first.metric, entity_type: first.entity_type, entity_id: first.entity_id } : s.entities[0];
-      if (pick) selectEntity(pick);
-    } else { await refreshChart(); }
-    await refreshFunnel();
-    state.lastOk = Date.now();
-    $("#live").textContent = "live · updated " + new Date().toLocaleTimeString();
+    const v = $("#verification");
+    v.className = "badge " + s.verification.status;
+    v.textContent = "log: " + s.verification.detail;
+    const rm = s.read_model;
+    const lag = Object.values(rm.topics).map((t) => t.lag === null ? "?" : t.lag);
+    const rmNode = $("#read-model");
+    rmNode.textContent = rm.caught_up ? `read model: up to date (${rm.entities} entities)` : `read model: behind by ${lag.join(" + ")} records`;
+    rmNode.dataset.caughtUp = rm.caught_up ? "1" : "0";
+    renderMetrics(s.metrics);
+    renderCases(s.cases);
+    renderEntities(s.entities);
+    defaultEntity(s.entities, s.cases);
+    $("#live").textContent = "updated " + new Date().toLocaleTimeString();
     $("#live").classList.remove("stale");
-  } catch (err) {
-    $("#live").textContent = "reconnecting…"; $("#live").classList.add("stale");
+    await refreshWho();
+    await Promise.all([refreshChart(), refreshFunnel(), refreshCase()]);
+  } catch (e) {
+    $("#live").textContent = "not updating: " + e.message;
+    $("#live").classList.add("stale");
   }
 }
-$("#filters").addEventListener("change", poll);
-$("#filters [name=q]").addEventListener("input", poll);
-$("#entity").addEventListener("change", (ev) => {
-  const [metric, entity_type, ...rest] = ev.target.value.split("|");
-  selectEntity({ metric, entity_type, entity_id: rest.join("|") });
-});
-$("#funnel-metric").addEventListener("change", (ev) => { state.funnelMetric = ev.target.value; fillFunnelTypes(); refreshFunnel(); });
-$("#funnel-type").addEventListener("change", (ev) => { state.funnelType = ev.target.value; refreshFunnel(); });
-$("#case-close").addEventListener("click", () => { $("#case-panel").hidden = true; state.caseId = null; });
-poll();
-setInterval(poll, POLL_MS);
+function start() {
+  readToken();
+  $("#filters").addEventListener("submit", (event) => event.preventDefault());
+  $("#filters").addEventListener("change", poll);
+  $("#entity").addEventListener("change", (e) => { state.entity = e.target.value; state.picked = true; state.chartSig = ""; refreshChart(); });
+  $("#funnel-metric").addEventListener("change", (e) => { state.funnelMetric = e.target.value; setFunnelTypes(); refreshFunnel(); });
+  $("#funnel-type").addEventListener("change", (e) => { state.funnelType = e.target.value; refreshFunnel(); });
+  $("#case-close").addEventListener("click", () => { state.caseId = null; $("#case-panel").hidden = true; });
+  $("#token-change").addEventListener("click", () => { askToken(); poll(); });
+  $("#case-pack").addEventListener("click", downloadPack);
+  for (const b of document.querySelectorAll("#case-actions button")) b.addEventListener("click", () => act(b.dataset.action));
+  poll();
+  setInterval(poll, POLL_MS);
+}
+start();
