@@ -267,12 +267,16 @@ def excursions(points: Sequence[Sequence[Any]], signals: Sequence[Mapping[str, A
     """Each signal's excursion on its chart: from the point after the statistic last stood
     at 0 before the signal, to the signal. ``points`` are one monitor's ``[n, statistic,
     at]`` in ``n`` order; ``signals`` its markers (``n``, ``at``). When the history kept
-    holds no 0 before a signal, its excursion starts at the first point kept.
+    holds no 0 before a signal (one point per entity per worker batch, a bounded history),
+    its excursion is shaded from the first point kept and ``exact`` is false: it began on or
+    before that date (the look-back pack, replayed from the events, has the exact start).
 
     >>> points = [[1, 0.0, "d1"], [2, 0.7, "d2"], [3, 0.0, "d3"], [4, 1.2, "d4"],
     ...           [5, 4.9, "d5"]]
     >>> excursions(points, [{"n": 5, "at": "d5", "level": "alarm"}])
-    [{'start_n': 4, 'start_at': 'd4', 'end_n': 5, 'end_at': 'd5', 'level': 'alarm'}]
+    [{'start_n': 4, 'start_at': 'd4', 'end_n': 5, 'end_at': 'd5', 'level': 'alarm', 'exact': True}]
+    >>> excursions(points[3:], [{"n": 5, "at": "d5", "level": "alarm"}])[0]["exact"]
+    False
     """
     out = []
     for signal in signals:
@@ -282,12 +286,13 @@ def excursions(points: Sequence[Sequence[Any]], signals: Sequence[Mapping[str, A
         before = [p for p in points if p[0] is not None and p[0] <= n]
         if not before:
             continue
-        start = before[0]
+        start, exact = before[0], False
         for i in range(len(before) - 1, -1, -1):
             statistic = before[i][1]
             if statistic is not None and abs(float(statistic)) < 1e-12 and before[i][0] < n:
                 start = before[i + 1] if i + 1 < len(before) else before[i]
+                exact = True
                 break
         out.append({"start_n": start[0], "start_at": start[2], "end_n": n,
-                    "end_at": signal.get("at"), "level": signal.get("level")})
+                    "end_at": signal.get("at"), "level": signal.get("level"), "exact": exact})
     return out

@@ -238,7 +238,10 @@ async function refreshCase() {
   field(dl, "observed / expected", `O ${fmt(d.observed, 0)} · E ${fmt(d.expected, 1)} · O/E ${fmt(d.o_e)}`, "oe");
   field(dl, "opened", when(d.opened_at), "opened");
   field(dl, "first signal", when(d.first_signal_at), "first_signal");
-  field(dl, "excursion start", when(d.excursion_start_at), "excursion_start");
+  // A chart's kept history may not reach back to its last 0: then the start is a bound.
+  field(dl, "excursion start", d.excursion_start_at && !d.excursion_start_exact
+    ? `on or before ${when(d.excursion_start_at)} (exact date in the look-back pack)`
+    : when(d.excursion_start_at), "excursion_start");
   field(dl, "last signal", when(d.last_signal_at), "last_signal");
   field(dl, "next step", d.next_step, "next_step");
   field(dl, "deadline", d.deadline_text, "deadline");
