@@ -99,7 +99,11 @@ class DashboardSource:
                 return None  # not written yet: the escalation side creates it
             except Exception:  # an empty SQLite file between creation and its table
                 return None
-            self._engine = EscalationEngine(log, None)  # no rules: actions only
+            from streams.dashboard.packs import worker_pack_source
+
+            # No rules: actions only. With the look-back source, a preliminary notice that a
+            # confirmation from the page writes carries its pack, as the escalation side's do.
+            self._engine = EscalationEngine(log, None, packs=worker_pack_source(self.worker))
         else:
             self._engine.refresh()
         return self._engine
