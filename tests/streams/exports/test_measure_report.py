@@ -42,7 +42,8 @@ def reports(tallies: Tallies) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def schema_validator(request: pytest.FixtureRequest,
                      tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder whose node_modules holds the schema package, or a skip saying why not."""
+    """A validating script in a folder whose node_modules holds the schema package, or a
+    skip saying why not."""
     cache = getattr(request.config, "cache", None)  # none under -p no:cacheprovider
     folder = Path(os.environ.get("VIGIL_FHIR_SCHEMA_DIR")
                   or (cache.mkdir("fhir-r4-schema") if cache is not None
@@ -51,19 +52,27 @@ def schema_validator(request: pytest.FixtureRequest,
         pytest.skip("node and npm are needed to check HL7's FHIR R4 JSON schema")
     installed = folder / "node_modules" / "@asymmetrik" / "fhir-json-schema-validator"
     if not installed.is_dir():
+        # Installed beside the folder and moved in whole: two pytest processes (xdist) may
+        # install at once, and neither must see the other's half-written node_modules.
+        own = folder.parent / f"{folder.name}.{os.getpid()}"
         done = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund",
-                               "--prefix", str(folder), SCHEMA_PACKAGE],
+                               "--prefix", str(own), SCHEMA_PACKAGE],
                               capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
             pytest.skip(f"could not install {SCHEMA_PACKAGE}: {done.stderr[-300:]}")
-    (folder / "validate.js").write_text(VALIDATE_JS)
-    return folder
+        try:
+            (own / "node_modules").rename(folder / "node_modules")
+        except OSError:  # the other process's copy arrived first: use it
+            shutil.rmtree(own, ignore_errors=True)
+    script = folder / f"validate.{os.getpid()}.js"
+    script.write_text(VALIDATE_JS)
+    return script
 
 
-def schema_errors(folder: Path, resources: list[dict[str, Any]], tmp_path: Path) -> list[Any]:
+def schema_errors(script: Path, resources: list[dict[str, Any]], tmp_path: Path) -> list[Any]:
     data = tmp_path / "resources.json"
     data.write_text(json.dumps(resources))
-    done = subprocess.run(["node", str(folder / "validate.js"), str(data)], cwd=folder,
+    done = subprocess.run(["node", str(script), str(data)], cwd=script.parent,
                           capture_output=True, text=True, timeout=300, check=True)
     return list(json.loads(done.stdout))
 
