@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from signals.funnel import FunnelSnapshot, snapshot_curves
+from streams.charts.funnel_table import funnel_subtitle
 from streams.charts.palette import DASH, DIRECTION, LIMIT, NEUTRAL, SERIES
 from streams.lookback.trace import ChartPoint
 
@@ -98,8 +99,9 @@ def chart_figure(points: Sequence[ChartPoint], monitor_kind: str, direction: str
 def funnel_figure(snapshot: FunnelSnapshot, *, title: str,
                   highlight: str | None = None) -> Figure:
     """Observed/expected against expected with the 95% (alert) and 99.8% (alarm) limits;
-    outliers in their direction's colour, ``highlight`` (the report's entity) ringed and
-    labelled."""
+    outliers in their direction's colour and labelled, ``highlight`` (the report's entity)
+    ringed and labelled; the caption says which limits (exact Poisson or
+    overdispersion-adjusted, with τ²) and how many entities are beyond them."""
     figure = new_figure()
     axes = figure.add_subplot()
     curves = snapshot_curves(snapshot)
@@ -117,13 +119,15 @@ def funnel_figure(snapshot: FunnelSnapshot, *, title: str,
         if point.entity_id == highlight:
             axes.plot([point.expected], [point.ratio], marker="o", markersize=11,
                       color=SERIES[0], markerfacecolor="none", linestyle="none")
+        if point.entity_id == highlight or point.level is not None:
             axes.annotate(point.entity_id, (point.expected, point.ratio),
                           textcoords="offset points", xytext=(8, 6), fontsize=8,
-                          color=SERIES[0])
+                          color=SERIES[0] if point.direction is None
+                          else DIRECTION[point.direction.value])
     axes.set_xscale("log")
     axes.set_xlabel("expected events (E)")
     axes.set_ylabel("observed / expected")
-    axes.set_title(title, fontsize=10)
+    axes.set_title(f"{title}\n{funnel_subtitle(snapshot)}", fontsize=9)
     axes.grid(True, color=NEUTRAL, alpha=0.2, linewidth=0.5)
     axes.legend(loc="upper right", fontsize=8, frameon=False)
     return figure
@@ -141,6 +145,15 @@ def text_figure(title: str, lines: Sequence[str], size: tuple[float, float] = (8
                     color=SERIES[0])
         y -= 0.017
     return figure
+
+
+def svg_text(figure: Figure) -> str:
+    """The figure as SVG text, without a date stamp (reproducible text); its words are
+    ``<text>`` (searchable, read by screen readers), not outlines."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "vigil"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
 
 
 def png_bytes(figure: Figure) -> bytes:

@@ -35,8 +35,9 @@ def funnel_inputs(monitors_file: Path, metric: str, entity_type: str) -> list[Fu
 
 def cmd_funnel(args: argparse.Namespace) -> int:
     # scipy loads here, not when the CLI starts: every other command stays quick to start.
-    from signals.funnel import funnel_snapshot, snapshot_curves
-    from streams.dashboard.funnel_svg import funnel_csv, render_funnel_svg
+    from signals.funnel import funnel_snapshot
+    from streams.charts.figures import funnel_figure, png_bytes, svg_text
+    from streams.charts.funnel_table import funnel_csv
 
     monitors = Path(args.replay_out) / "monitors.jsonl"
     if not monitors.is_file():
@@ -52,8 +53,9 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     stem = out / f"funnel-{args.metric}-{args.entity_type}"
     stem.with_suffix(".csv").write_text(funnel_csv(snapshot), encoding="utf-8")
     title = f"{args.metric}: observed / expected by {args.entity_type}"
-    svg = render_funnel_svg(snapshot, snapshot_curves(snapshot), title)
-    stem.with_suffix(".svg").write_text(svg, encoding="utf-8")
+    figure = funnel_figure(snapshot, title=title)
+    stem.with_suffix(".svg").write_text(svg_text(figure), encoding="utf-8")
+    stem.with_suffix(".png").write_bytes(png_bytes(figure))
     outliers = [
         {"entity_id": p.entity_id, "level": p.level, "direction": p.direction,
          "ratio": p.ratio}
@@ -61,7 +63,8 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     ]
     print(json.dumps({"entities": len(rows), "outliers": outliers, "tau2": snapshot.tau2,
                       "csv": str(stem.with_suffix(".csv")),
-                      "svg": str(stem.with_suffix(".svg"))}))
+                      "svg": str(stem.with_suffix(".svg")),
+                      "png": str(stem.with_suffix(".png"))}))
     return 0
 
 

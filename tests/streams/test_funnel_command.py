@@ -1,4 +1,4 @@
-"""``vigil funnel`` on a replay's monitors: CSV and SVG, outliers named."""
+"""``vigil funnel`` on a replay's monitors: CSV, SVG and PNG, outliers named."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def test_funnel_from_replay_output(synthetic_replay, tmp_path, capsys):
     with open(report["csv"], newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 8
     svg = ET.parse(report["svg"]).getroot()
-    assert len(svg.findall(".//{http://www.w3.org/2000/svg}circle")) >= 8
+    labels = {"".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert reg.BETTER_PROVIDER in labels
+    with open(report["png"], "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_funnel_needs_a_replay_folder(tmp_path, capsys):
