@@ -22,6 +22,26 @@ from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support import log_backends, postgres
 
 
+LONGEST_FIRST = ("tests/integration/test_demo.py", "tests/integration/test_worker_order.py",
+                 "tests/integration/test_worker.py", "tests/streams/test_demo_noise.py",
+                 "tests/integration/test_dashboard_browser.py")
+"""The modules that take longest (a minute or more each on two cores), in that order."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest tests first, then the other integration tests, then the rest: the
+    suite runs on every core (pytest-xdist hands tests out in this order), and a long test
+    handed out last would leave the other processes idle while it runs alone."""
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        if path in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(path)
+        return (1 if item.get_closest_marker("integration") else 2), 0
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
     """The embedded Kafka-compatible broker, started once for the session on first use;
