@@ -21,7 +21,6 @@ from notifiers.log.escalation_log import EscalationLog, open_log
 from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support import log_backends, postgres
 
-
 LONGEST_FIRST = ("tests/integration/test_demo.py", "tests/integration/test_worker_order.py",
                  "tests/integration/test_worker.py", "tests/streams/test_demo_noise.py",
                  "tests/integration/test_dashboard_browser.py")

@@ -47,9 +47,24 @@ def _engine(args: argparse.Namespace) -> Iterator[EscalationEngine | None]:
         yield None
         return
     try:
-        yield EscalationEngine(log)
+        yield EscalationEngine(log, packs=_pack_source(args))
     finally:
         log.close()
+
+
+def _pack_source(args: argparse.Namespace) -> Any:
+    """The look-back pack source an action's notice draws on: the events file
+    ``VIGIL_LOOKBACK_EVENTS`` replayed with ``--config``'s metrics; None without both (the
+    notice then says why no pack is attached)."""
+    config = getattr(args, "config", None)
+    settings = load_settings() if config is not None else None
+    if config is None or settings is None or settings.lookback_events is None:
+        return None
+    from streams.lookback.source import configured_pack_source
+    from streams.pipeline.config import load_config
+    from streams.pipeline.core import Pipeline
+
+    return configured_pack_source(settings.lookback_events, Pipeline(load_config(config)))
 
 
 def _row(case: dict[str, Any]) -> str:
@@ -171,6 +186,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                             "principal in VIGIL_API_TOKENS is who acts")
         p.add_argument("--by", help="optional check: must equal the token's principal name")
         p.add_argument("--note", help="free text recorded with the action")
+        p.add_argument("--config", type=Path,
+                       help="the metric config: with VIGIL_LOOKBACK_EVENTS, a preliminary "
+                            "notice this action writes carries its look-back pack")
         if name == "respond":
             p.add_argument("--kind", choices=["data_corrected", "explanation"])
         p.set_defaults(func=cmd_act)
