@@ -124,7 +124,9 @@ def vlad_spec(view: Mapping[str, Any], palette: Mapping[str, Any] = PALETTE) -> 
          "mark": {"type": "rule", "color": palette["neutral"], "strokeDash": [2, 3]},
          "encoding": {"y": {"datum": 0}}},
         {"data": {"values": values},
-         "mark": {"type": "line", "color": palette["series"][2], "strokeWidth": 1.5},
+         # Points as well as the line: a chart with one point so far still shows it.
+         "mark": {"type": "line", "color": palette["series"][2], "strokeWidth": 1.5,
+                  "point": {"filled": True, "size": 16, "color": palette["series"][2]}},
          "encoding": {"x": X_DATE, "y": {"field": "value", "type": "quantitative",
                                          "title": "E − O"},
                       "tooltip": [{"field": "at", "type": "temporal",
@@ -145,7 +147,7 @@ def observed_expected_spec(view: Mapping[str, Any], palette: Mapping[str, Any] =
               + [{"series": "expected", "value": v, "at": at, "n": n}
                  for n, v, at in view["expected"] if at is not None])
     spec = _base("Observed and expected", [{
-        "mark": {"type": "line", "strokeWidth": 1.5},
+        "mark": {"type": "line", "strokeWidth": 1.5, "point": {"filled": True, "size": 16}},
         "encoding": {"x": X_DATE, "y": {"field": "value", "type": "quantitative",
                                         "title": "count"},
                      "color": {"field": "series", "type": "nominal",

@@ -183,6 +183,10 @@ def test_one_dashboard_shows_every_entity_and_acts_with_two_tokens(
         chart = page.locator("#case-chart svg")
         assert chart.locator("g.mark-rule.role-mark line").count() == 2  # alert, alarm limits
         assert chart.locator("g.mark-rect.role-mark path").count() == 1  # the excursion, shaded
+        # Each chart can be saved as SVG or PNG (vega-embed's export actions).
+        saves = page.locator("#case-chart .vega-actions a")
+        assert sorted(saves.all_inner_texts()) == ["Save as PNG", "Save as SVG"], (
+            saves.all_inner_texts())
         assert "event date" in str(chart.text_content())
         timeline = page.locator("#case-timeline > li")
         assert 0 < timeline.count() < 30  # grouped, not one row per log entry

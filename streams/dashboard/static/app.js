@@ -60,7 +60,10 @@ const STATUS = { open: "open", awaiting_signoff: "awaiting sign-off", monitoring
 const statusText = (s) => STATUS[s] || s || "—";
 
 // ---- Vega-Lite, without eval (the page's CSP has no 'unsafe-eval') -------------------
-const EMBED = { actions: false, renderer: "svg", ast: true, defaultStyle: false,
+// Each chart offers "Save as SVG" / "Save as PNG" (vega-embed's export actions); the
+// source and editor links are off (the editor is an outside site).
+const EMBED = { actions: { export: true, source: false, compiled: false, editor: false },
+                renderer: "svg", ast: true, defaultStyle: false,
                 tooltip: { disableDefaultStyle: true } };
 async function render(container, spec) {
   container.replaceChildren();
