@@ -366,6 +366,9 @@ class Worker:
         topic, consumer = self.settings.events_topic, self.app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
         await self._start_offsets(topic, assigned)
+        if not self.ready():  # a rebalance began while the group answered
+            return
+        assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
 
         def caught_up(partition: int) -> bool:
             tp = next(tp for tp in assigned if tp.partition == partition)
