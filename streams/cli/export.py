@@ -61,21 +61,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _figures(events: Path, config_path: Path, rule: Any, wanted: list[str], out: Path,
              args: argparse.Namespace) -> dict[str, Any] | int:
+    from streams.cli.inputs import config_and_events
     from streams.contract.pseudonym import Pseudonymiser
     from streams.exports.figure_files import write_csv, write_json
     from streams.exports.figures import published_figures
     from streams.exports.icb import ICB_COLUMNS, icb_rollup
     from streams.exports.measure_report import measure_bundle, measure_report
     from streams.exports.tallies import tally_events
-    from streams.pipeline.config import ConfigError, load_config
     from streams.pipeline.core import Pipeline
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as error:
-        return usage_error(error)
-    if not events.is_file():
-        return usage_error(f"vigil export: events file {events} not found")
+    inputs = config_and_events("vigil export", config_path, events)
+    if isinstance(inputs, int):
+        return inputs
+    config, events = inputs
     with events.open("rb") as lines:  # aggregates only: the run's own key is enough
         tallies = tally_events(lines, Pipeline(config), Pseudonymiser.ephemeral(), args.period)
     rows = published_figures(tallies, config.registry, rule)

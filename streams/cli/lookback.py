@@ -29,18 +29,15 @@ def _case(args: argparse.Namespace) -> dict[str, Any] | str:
 
 
 def cmd_lookback(args: argparse.Namespace) -> int:
+    from streams.cli.inputs import config_and_events
     from streams.lookback.files import FILE_NAMES, render_files, zip_files
     from streams.lookback.source import SignalNotFound, pack_for_signal, read_events
-    from streams.pipeline.config import ConfigError, load_config
     from streams.pipeline.core import Pipeline
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        return usage_error(error)
-    events_path = Path(args.events)
-    if not events_path.is_file():
-        return usage_error(f"vigil lookback: --events {events_path} not found")
+    inputs = config_and_events("vigil lookback", args.config, args.events)
+    if isinstance(inputs, int):
+        return inputs
+    config, events_path = inputs
     case: dict[str, Any] | None = None
     signal: dict[str, Any] | None = None
     signal_id = args.signal

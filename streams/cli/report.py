@@ -12,19 +12,16 @@ from streams.console import usage_error
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from streams.cli.inputs import config_and_events
     from streams.lookback.source import read_events
-    from streams.pipeline.config import ConfigError, load_config
     from streams.pipeline.core import Pipeline
     from streams.reports.assembly import read_cases
     from streams.reports.render import render_report
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        return usage_error(error)
-    events_path = Path(args.events)
-    if not events_path.is_file():
-        return usage_error(f"vigil report: --events {events_path} not found")
+    inputs = config_and_events("vigil report", args.config, args.events)
+    if isinstance(inputs, int):
+        return inputs
+    config, events_path = inputs
     only = None
     if args.entity:
         entity_type, _, entity_id = args.entity.partition(":")
