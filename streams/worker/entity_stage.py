@@ -53,8 +53,6 @@ class EntityBatch:
     """(key, value, signal, source event timestamp in ms) for the signals topic."""
     writes: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Observations partition → table key → record."""
-    entities: dict[str, Any] = field(default_factory=dict)
-    """Entity key → its record as the batch left it (for the dashboard's history)."""
     applied: int = 0
     skipped: int = 0
     late: int = 0
@@ -183,7 +181,6 @@ class EntityStage:
             result.held += len(self.buffers[p])
         for key, view, stored in entities.records():
             view.write(key, stored)
-            result.entities[key] = stored
         for p, part in parts.items():
             result.writes[p] = part.view.writes()
         return result
