@@ -171,6 +171,19 @@ def _records(events: Sequence[EventT]) -> list[Record]:
     return out
 
 
+def _names(partitions: Any) -> list[str]:
+    """Topic partitions as ``topic:partition`` strings, sorted (for the log)."""
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
+
+
+def _log_batch(stage: str, records: Sequence[Record], **counts: int) -> None:
+    """An INFO line for a batch that skipped, flushed or took late anything: what a
+    restart, a rebalance or the end of a backfill did (otherwise batches are silent)."""
+    if any(counts.values()):
+        log.info("batch_applied", stage=stage, records=len(records),
+                 partitions=sorted({r.partition for r in records}), **counts)
+
+
 def _credentials(settings: VigilSettings) -> Any:
     context = settings.ssl_context()
     if settings.sasl_mechanism:
@@ -383,8 +396,11 @@ class Worker:
                 position = self.start_offsets.get((topic, partition), 0)
             return highwater is not None and position >= highwater
 
+        was_idle = {p for p, idle in self.ingest_stage.idle.items() if idle}
         messages = self.ingest_stage.idle_marks([tp.partition for tp in assigned], caught_up)
         if messages:
+            log.info("partitions_idle", topic=topic, partitions=sorted(
+                {p for p, idle in self.ingest_stage.idle.items() if idle} - was_idle))
             await write_durably("ingest", lambda: self._send_all(
                 [(self.settings.episodes_topic, None, value, partition)
                  for partition, value in messages]))
@@ -441,6 +457,8 @@ class Worker:
             log.critical(**entry)
         metrics.EVENTS_ACCEPTED.inc(out.accepted)
         metrics.EVENTS_SKIPPED.inc(out.skipped)
+        _log_batch("episodes", records, skipped=out.skipped, flushed=out.flushed,
+                   late=out.late)
         metrics.LATE.labels("episodes").inc(out.late)
         metrics.HELD.labels("episodes").set(out.held)
         for reason, count in out.rejected.items():
@@ -481,7 +499,9 @@ class Worker:
         for entry in out.critical:
             log.critical(**entry)
         metrics.OBSERVATIONS_APPLIED.inc(out.applied)
-        metrics.OBSERVATIONS_SKIPPED.inc(out.skipped)
+        metrics.OBSERVATIONS_SKIPPED.inc(out.skipped + out.copies)
+        _log_batch("entities", records, skipped=out.skipped, copies=out.copies,
+                   flushed=out.flushed, late=out.late)
         metrics.LATE.labels("entities").inc(out.late)
         metrics.HELD.labels("entities").set(out.held)
         for _, _, signal, source_ms in out.signals:
@@ -537,6 +557,7 @@ class Worker:
         await consumer.seek_wait(seeks)
 
     async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        log.info("partitions_revoked", partitions=_names(revoked))
         self.order.forget(revoked)
         for tp in revoked:
             self.commit_offsets.pop((tp.topic, tp.partition), None)
@@ -547,6 +568,7 @@ class Worker:
         """What the stages held for a partition now gone is dropped (its next owner reads
         it again from the committed offset); a partition kept keeps it (a copy read
         again after a re-seek is dropped by the buffer)."""
+        log.info("partitions_assigned", partitions=_names(assigned))
         settings, kept = self.settings, {(tp.topic, tp.partition) for tp in assigned}
         for topic, partition in self._revoked - kept:
             if topic == settings.episodes_topic:

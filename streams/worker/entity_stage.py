@@ -55,8 +55,13 @@ class EntityBatch:
     """Observations partition → table key → record."""
     applied: int = 0
     skipped: int = 0
+    """Observations read again after a restart that were applied before."""
+    copies: int = 0
+    """Observations sent again by an episodes stage that crashed (by sequence number)."""
     late: int = 0
     held: int = 0
+    flushed: int = 0
+    """Observations released by a flush (every episodes partition idle)."""
     quarantined: int = 0
     """Observations on which the stage raised (a bug): dead-lettered as
     ``internal_error``; the entity's monitors are as if the observation never came."""
@@ -201,7 +206,7 @@ class EntityStage:
                 return
             upstream, seq = str(message["q"]), int(message["s"])
             if seq <= part.seqs.get(upstream, -1):
-                result.skipped += 1  # sent again by an episodes stage that crashed
+                result.copies += 1  # sent again by an episodes stage that crashed
                 return
             part.seqs[upstream] = seq
             behind = part.released is not None and key.time_us < part.released
@@ -224,6 +229,7 @@ class EntityStage:
                 self._apply(record, message, part, entities, result, late=False)
         if part.marks.all_idle() and len(buffer):
             for record, message in buffer.flush():
+                result.flushed += 1
                 self._apply(record, message, part, entities, result, late=False)
 
     def _apply(self, record: Record, message: dict[str, Any], part: _Partition,

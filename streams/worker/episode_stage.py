@@ -75,6 +75,8 @@ class EpisodeBatch:
     late: int = 0
     held: int = 0
     """Items held at the end of the batch, over its partitions."""
+    flushed: int = 0
+    """Items released by a flush (every events partition idle)."""
     quarantined: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
     critical: list[dict[str, Any]] = field(default_factory=list)
@@ -234,6 +236,7 @@ class EpisodeStage:
             self._expire(part, watermark, result)
         if part.marks.all_idle() and len(buffer):
             for item in buffer.flush():
+                result.flushed += 1
                 self._take(item, part, result, late=False)
 
     def _expire(self, part: _Partition, now_us: int, result: EpisodeBatch) -> None:

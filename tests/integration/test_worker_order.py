@@ -126,11 +126,16 @@ def _dead_letters(broker: EmbeddedBroker, env: dict[str, str]) -> list[dict[str,
                                              env["VIGIL_DEAD_LETTER_TOPIC"])]
 
 
-def _assert_replays_answer(broker: EmbeddedBroker, env: dict[str, str], data: Data
-                           ) -> tuple[Signals, list[dict[str, Any]]]:
-    """The worker's dead letters, signals and monitors are replay's; returns the latter."""
+def _assert_replays_answer(broker: EmbeddedBroker, env: dict[str, str], data: Data,
+                           keep: Path | None = None) -> tuple[Signals, list[dict[str, Any]]]:
+    """The worker's dead letters, signals and monitors are replay's; returns the latter.
+    With ``keep``, the worker's signals and monitors are written there first (JSON), to
+    compare with replay's after a failure."""
     dead = Counter(d["reason_code"] for d in _dead_letters(broker, env))
     signals, monitors, published = worker_results(broker, env, data.config)
+    if keep is not None:
+        (keep / "worker-signals.json").write_text(json.dumps(signals))
+        (keep / "worker-monitors.json").write_text(json.dumps(monitors))
     differences = _differences(signals, data.signals, monitors, data.monitors)
     print(f"dead letters {dict(dead)} (replay rejected {dict(data.rejected)}); "
           f"{len(data.signals)} signals in replay, {len(signals)} from the worker "
@@ -346,7 +351,7 @@ def test_kill_9_mid_stream(broker: EmbeddedBroker, tmp_path: Path, data: Data) -
         if feeding.ident is not None:
             feeding.join(60)
     assert codes == [0, 0]
-    _assert_replays_answer(broker, env, data)
+    _assert_replays_answer(broker, env, data, keep=tmp_path)
 
 
 def _partition(key: str) -> int:

@@ -39,7 +39,9 @@ def worker_env(broker: EmbeddedBroker, app_id: str | None = None, partitions: in
         "VIGIL_PARTITIONS": str(partitions),
         "VIGIL_SESSION_TIMEOUT": "6",
         "VIGIL_HEARTBEAT_INTERVAL": "1",
-        "VIGIL_LOG_LEVEL": "WARNING",
+        # VIGIL_TEST_WORKER_LOG_LEVEL=INFO keeps the workers' rebalances, idle marks and
+        # restarts in their logs, to diagnose a failing run.
+        "VIGIL_LOG_LEVEL": os.environ.get("VIGIL_TEST_WORKER_LOG_LEVEL", "WARNING"),
         # The tests' files are backfills in event time: outcomes 30 days after their
         # procedures, read on other partitions; the idle flush applies what is held.
         "VIGIL_ALLOWED_LATENESS": str(400 * 86_400),
