@@ -58,6 +58,10 @@ PRIVATE_NAMES: list[tuple[str, str, Any]] = [
     (CONSUMER, "ack", ("self", "message")),
     (CONSUMER, "_new_offset", ("self", "tp")),
     (DRIVER_CONSUMER, "_new_consumer_thread", ("self",)),
+    # ...and bundles each fetch of a vigil_bundled_topics partition: faust's getmany takes
+    # each partition's records from _getmany and makes each one a message with _to_message.
+    (DRIVER_CONSUMER, "_getmany", ("self", "active_partitions", "timeout")),
+    (DRIVER_CONSUMER, "_to_message", ("self", "tp", "record")),
     # ...replaces the read offsets faust's Consumer.__init__ assigns with a property...
     (CONSUMER_INSTANCE, "_read_offset", MutableMapping),
     # ...and keeps faust's ack bookkeeping as faust's ack does.

@@ -13,10 +13,12 @@ import faust
 import faust.transport
 import faust.transport.consumer
 import pytest
+from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message
 
 from streams.worker import transport
+from streams.worker.records import Record
 from streams.worker.transport import Transport, VigilConsumer, VigilConsumerThread
 
 EVENTS_0 = TP("events", 0)
@@ -123,3 +125,80 @@ def test_log_ends_only_on_the_embedded_broker(app: faust.App, embedded: bool,
     ends = asyncio.run(thread._highwaters([EVENTS_0]))
     assert ends == {EVENTS_0: 12 if embedded else 10}
     assert probed == ([{EVENTS_0: 10}] if embedded else [])
+
+
+class _FetchingThread:
+    """The consumer thread's answer to one fetch: aiokafka's records per partition."""
+
+    def __init__(self, records: dict[TP, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        self.records = records
+
+    async def getmany(self, active_partitions: Any, timeout: float
+                      ) -> dict[TP, list[ConsumerRecord[bytes, bytes]]]:
+        return self.records
+
+    def highwater(self, tp: TP) -> int:
+        return 100
+
+
+def _kafka_record(tp: TP, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, 1_700_000_000_000 + offset, 0,
+                          b"k%d" % offset, b"v%d" % offset, None, 2, 2, ())
+
+
+def _delivered(app: faust.App, records: dict[TP, list[ConsumerRecord[bytes, bytes]]]
+               ) -> list[tuple[TP, Message]]:
+    consumer = app.consumer
+    consumer._thread = _FetchingThread(records)
+    consumer._active_partitions = set(records)
+
+    async def messages() -> list[tuple[TP, Message]]:
+        return [item async for item in consumer.getmany(timeout=0.1)]
+
+    return asyncio.run(messages())
+
+
+@pytest.mark.parametrize("commit_offsets", [False, True])
+def test_a_bundled_topic_s_fetch_is_one_message_of_its_records(
+        app: faust.App, commit_offsets: bool) -> None:
+    events_1, changelog_0 = TP("events", 1), TP("changelog", 0)
+    fetched = {EVENTS_0: [_kafka_record(EVENTS_0, o) for o in (5, 6, 7)],
+               events_1: [_kafka_record(events_1, 2)],
+               changelog_0: [_kafka_record(changelog_0, o) for o in (0, 1)]}
+    app.vigil_bundled_topics = frozenset({"events"})
+    if commit_offsets:
+        app.vigil_commit_offsets = {}
+    delivered = _delivered(app, fetched)
+    if not commit_offsets:  # faust's acks would take a fetch for its last record
+        assert sorted((tp, m.offset) for tp, m in delivered) == sorted(
+            (tp, r.offset) for tp, records in fetched.items() for r in records)
+        assert not any(isinstance(m.value, transport.Fetch) for _, m in delivered)
+        return
+    by_tp: dict[TP, list[Message]] = {}
+    for tp, message in delivered:
+        by_tp.setdefault(tp, []).append(message)
+    assert [m.offset for m in by_tp[changelog_0]] == [0, 1]  # not bundled: faust's own
+    assert [m.value for m in by_tp[changelog_0]] == [b"v0", b"v1"]
+    (bundle,) = by_tp[EVENTS_0]
+    assert (bundle.topic, bundle.partition, bundle.offset) == ("events", 0, 7)
+    assert bundle.timestamp == 1_700_000_000.007
+    assert bundle.generation_id == app.consumer_generation_id
+    fetch = bundle.value
+    assert isinstance(fetch, transport.Fetch) and len(fetch) == 3
+    assert fetch.records == [Record(0, o, b"v%d" % o, 1_700_000_000_000 + o, b"k%d" % o)
+                             for o in (5, 6, 7)]
+    assert [r.offset for r in by_tp[events_1][0].value.records] == [2]
+    # A bundle is acked once, and counts once in faust's ack accounting.
+    consumer = app.consumer
+    assert consumer.ack(bundle) is True and consumer.ack(bundle) is False
+    assert consumer._n_acked == 1
+
+
+def test_a_bundled_message_decodes_to_its_fetch(app: faust.App) -> None:
+    """The raw value serializer passes a Fetch through to the stream's event."""
+    app.vigil_commit_offsets, app.vigil_bundled_topics = {}, frozenset({"events"})
+    topic = app.topic("events", key_serializer="raw", value_serializer="raw")
+    ((_, message),) = _delivered(app, {EVENTS_0: [_kafka_record(EVENTS_0, 3)]})
+    event = asyncio.run(topic.decode(message, propagate=True))
+    assert event.value is message.value and event.key is None
+
