@@ -29,6 +29,12 @@ middle of a batch would let its offsets be committed). Each batch passes through
 makes the worker seek back), and the worker commits, once a batch's effects are durable,
 the offset after it, or that of the earliest record a stage still holds
 (``streams.worker.transport`` makes faust commit exactly that).
+
+Each stage's input topic is read a fetch at a time: ``streams.worker.transport`` delivers
+each fetch of a partition as one faust message holding a ``Fetch`` of its records
+(``vigil_bundled_topics``), and ``_records`` expands a batch's messages into their records,
+each with its own offset, so the ``DeliveryOrder``, the commit offsets and the re-seeks see
+records exactly as they would one message each; faust acks each fetch once.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 import structlog
@@ -57,6 +63,7 @@ from streams.worker.episode_stage import EpisodeStage
 from streams.worker.ingest_stage import IngestStage
 from streams.worker.records import Record
 from streams.worker.retry import write_durably
+from streams.worker.transport import Fetch
 
 log = structlog.get_logger("vigil.worker")
 
@@ -102,18 +109,28 @@ async def write_partition(table: faust.Table, partition: int, writes: dict[str, 
     return futures
 
 
+def _size(event: EventT) -> int:
+    """The Kafka records an event delivers: a fetch's (``vigil_bundled_topics``), or one."""
+    value = event.message.value
+    return len(value) if type(value) is Fetch else 1
+
+
 async def take_batches(stream: StreamT, max_: int, within: float
                        ) -> AsyncIterator[Sequence[EventT]]:
     """Like ``Stream.take_events``, but acks a batch only when the consumer asks for the
-    next one: a batch abandoned by an exception or cancellation stays uncommitted."""
+    next one: a batch abandoned by an exception or cancellation stays uncommitted.
+
+    A batch is full at ``max_`` Kafka records, an event bundling a fetch counting its
+    records (so a batch may hold up to one fetch more)."""
     events: list[EventT] = []
+    size = 0
     buffer_full = asyncio.Event()
     buffer_consumed = asyncio.Event()
     consuming: asyncio.Future[None] | None = None
     channel_it = stream.channel.__aiter__()
 
     async def add_to_buffer(value: Any) -> Any:
-        nonlocal consuming
+        nonlocal consuming, size
         if consuming is not None:
             try:
                 await consuming
@@ -123,7 +140,8 @@ async def take_batches(stream: StreamT, max_: int, within: float
         if event is None:
             raise RuntimeError("take_batches found current_event is None")
         events.append(event)
-        if len(events) >= max_:
+        size += _size(event)
+        if size >= max_:
             buffer_full.set()
             buffer_consumed.clear()
             await stream.wait(buffer_consumed)  # type: ignore[arg-type]
@@ -141,6 +159,7 @@ async def take_batches(stream: StreamT, max_: int, within: float
                 for event in events:  # only reached when the batch was handled
                     await stream.ack(event)
                 events.clear()
+                size = 0
                 notify(consuming)
                 buffer_full.clear()
                 buffer_consumed.set()
@@ -162,9 +181,15 @@ async def _finish(batch: Any) -> None:
 
 
 def _records(events: Sequence[EventT]) -> list[Record]:
-    out = []
+    """The Kafka records a batch of events delivers, in delivery order: a fetch's
+    (``vigil_bundled_topics``) each with its own offset, or the event's message."""
+    out: list[Record] = []
     for event in events:
         message = event.message
+        value = message.value
+        if type(value) is Fetch:
+            out += cast(Fetch, value).records
+            continue
         timestamp = message.timestamp
         out.append(Record(message.partition, message.offset, message.value,
                           int(timestamp * 1000) if timestamp else None, message.key))
@@ -250,7 +275,10 @@ class Worker:
             processing_guarantee="at_least_once",
             producer_acks=-1,
             consumer_auto_offset_reset="earliest",
-            stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
+            # Messages each topic's agent may have waiting before faust pauses fetching
+            # its partitions: fetches (vigil_bundled_topics below), each up to a fetch's
+            # worth of records (aiokafka's max_partition_fetch_bytes).
+            stream_buffer_maxsize=64,
             autodiscover=False,
             key_serializer="raw",
             value_serializer="raw",
@@ -275,6 +303,9 @@ class Worker:
         self.start_offsets: dict[tuple[str, int], int] = {}
         """The group's committed offset of an assigned partition nothing was read from."""
         app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.transport
+        # Each fetch of a stage's input partition is one faust message (a Fetch).
+        app.vigil_bundled_topics = frozenset({settings.events_topic, settings.episodes_topic,
+                                              settings.observations_topic})
         app.vigil_fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.vigil_embedded_broker = settings.broker_quirks == "tansu"
         self._revoked: set[tuple[str, int]] = set()

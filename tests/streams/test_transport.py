@@ -202,3 +202,33 @@ def test_a_bundled_message_decodes_to_its_fetch(app: faust.App) -> None:
     event = asyncio.run(topic.decode(message, propagate=True))
     assert event.value is message.value and event.key is None
 
+
+class _Event:
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
+def test_a_batch_of_fetches_expands_into_its_records_in_delivery_order() -> None:
+    """The worker's records of a batch mixing fetches and single messages, each with its
+    own offset: a fetch delivered again after a re-seek is admitted once, and a fetch
+    beyond a hole waits for the re-seek, as single records do."""
+    from streams.worker.app import _records, _size
+    from streams.worker.delivery_order import DeliveryOrder
+
+    def fetch(*offsets: int) -> Any:
+        value = transport.Fetch([Record(0, o, b"v") for o in offsets])
+        return _Event(Message("events", 0, offsets[-1], 0.0, 0, None, None,
+                              value, None, tp=EVENTS_0))  # type: ignore[arg-type]
+
+    single = _Event(Message("events", 1, 9, 1.5, 0, None, b"k", b"v", None,
+                            tp=TP("events", 1)))
+    batch: list[Any] = [fetch(0, 1, 2), single, fetch(1, 2, 3), fetch(6, 7)]
+    assert [_size(event) for event in batch] == [3, 1, 3, 2]
+    records = _records(batch)
+    assert [(r.partition, r.offset) for r in records] == [
+        (0, 0), (0, 1), (0, 2), (1, 9), (0, 1), (0, 2), (0, 3), (0, 6), (0, 7)]
+    assert records[3] == Record(1, 9, b"v", 1500, b"k")
+    admitted, holes = DeliveryOrder().admit("events", records)
+    assert [(r.partition, r.offset) for r in admitted] == [(0, 0), (0, 1), (0, 2), (1, 9),
+                                                           (0, 3)]
+    assert holes == {0: (4, 6)}
