@@ -67,6 +67,12 @@ from streams.worker.transport import Fetch
 
 log = structlog.get_logger("vigil.worker")
 
+FETCHES_QUEUED = 64
+"""Fetches a stage's agent may have waiting (each up to aiokafka's
+``max_partition_fetch_bytes`` of records) before faust pauses fetching: one message per
+record, faust's 4,096 were a few MB; as many fetches could have been gigabytes."""
+
+
 class PartitionedTable(faust.Table):  # type: ignore[misc]
     """A table written only through ``write_partition``, which chooses the changelog
     partition: that of the source record the write belongs to. A batch mixes partitions,
@@ -275,23 +281,27 @@ class Worker:
             processing_guarantee="at_least_once",
             producer_acks=-1,
             consumer_auto_offset_reset="earliest",
-            # Messages each topic's agent may have waiting before faust pauses fetching
-            # its partitions: fetches (vigil_bundled_topics below), each up to a fetch's
-            # worth of records (aiokafka's max_partition_fetch_bytes).
-            stream_buffer_maxsize=64,
+            stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
             autodiscover=False,
             key_serializer="raw",
             value_serializer="raw",
         )
         p = settings.partitions
-        self.events_topic = app.topic(settings.events_topic, partitions=p,
-                                      key_serializer="raw", value_serializer="raw")
-        self.episodes_topic = app.topic(settings.episodes_topic, partitions=p,
-                                        key_serializer="raw", value_serializer="raw",
-                                        internal=True)
-        self.observations_topic = app.topic(settings.observations_topic, partitions=p,
-                                            key_serializer="raw", value_serializer="raw",
-                                            internal=True)
+        # The stages' inputs arrive a fetch per message (vigil_bundled_topics below): their
+        # agents' queues hold FETCHES_QUEUED fetches, not stream_buffer_maxsize (which table
+        # recovery's queue of single changelog records keeps), before faust pauses fetching.
+        # faust.Topic itself: app.topic() drops its maxsize argument.
+        self.events_topic = app.conf.Topic(app, topics=[settings.events_topic], partitions=p,
+                                           key_serializer="raw", value_serializer="raw",
+                                           maxsize=FETCHES_QUEUED)
+        self.episodes_topic = app.conf.Topic(app, topics=[settings.episodes_topic],
+                                             partitions=p, key_serializer="raw",
+                                             value_serializer="raw", internal=True,
+                                             maxsize=FETCHES_QUEUED)
+        self.observations_topic = app.conf.Topic(app, topics=[settings.observations_topic],
+                                                 partitions=p, key_serializer="raw",
+                                                 value_serializer="raw", internal=True,
+                                                 maxsize=FETCHES_QUEUED)
         self.signals_topic = app.topic(settings.signals_topic, partitions=p, internal=True)
         self.dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=p,
                                            internal=True)

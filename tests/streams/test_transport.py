@@ -232,3 +232,30 @@ def test_a_batch_of_fetches_expands_into_its_records_in_delivery_order() -> None
     assert [(r.partition, r.offset) for r in admitted] == [(0, 0), (0, 1), (0, 2), (1, 9),
                                                            (0, 3)]
     assert holes == {0: (4, 6)}
+
+
+def test_the_worker_reads_its_stages_inputs_a_fetch_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's app names its three input topics for bundling (and its commit offsets,
+    without which they would not be bundled); their agents' queues hold FETCHES_QUEUED
+    fetches while table recovery's queue of single records keeps stream_buffer_maxsize."""
+    from streams.bundled_samples import sample_paths
+    from streams.contract.pseudonym import Pseudonymiser
+    from streams.pipeline.config import load_config
+    from streams.pipeline.core import Pipeline
+    from streams.settings import VigilSettings
+    from streams.worker.app import FETCHES_QUEUED, Worker
+
+    monkeypatch.chdir(tmp_path)  # faust's data directory
+    settings = VigilSettings(bootstrap_servers="127.0.0.1:9", store="memory://")
+    worker = Worker(settings, Pipeline(load_config(sample_paths()[1])),
+                    Pseudonymiser.ephemeral())
+    app = worker.app
+    inputs = {settings.events_topic, settings.episodes_topic, settings.observations_topic}
+    assert app.vigil_bundled_topics == inputs
+    assert app.vigil_commit_offsets is worker.commit_offsets
+    assert transport._bundled_topics(app.consumer) == inputs
+    for topic in (worker.events_topic, worker.episodes_topic, worker.observations_topic):
+        assert topic.maxsize == FETCHES_QUEUED
+        assert topic.clone(is_iterator=True).queue.maxsize == FETCHES_QUEUED
+    assert app.tables.changelog_queue.maxsize == app.conf.stream_buffer_maxsize >= 4096
