@@ -25,10 +25,10 @@ Effectively-once: see ``streams.worker.records``. Batches come from ``take_batch
 variant of faust's ``Stream.take_events`` that acks a batch only after the agent has
 finished with it (faust's acks in a ``finally``, so an exception or a cancellation in the
 middle of a batch would let its offsets be committed). Each batch passes through a
-``DeliveryOrder`` (each partition's records in order, once each, none skipped; a hole
-makes the worker seek back), and the worker commits, once a batch's effects are durable,
-the offset after it, or that of the earliest record a stage still holds
-(``streams.worker.transport`` makes faust commit exactly that).
+``DeliveryOrder`` (each partition's records in order from the group's committed offset,
+once each, none skipped; a hole makes the worker seek back), and the worker commits,
+once a batch's effects are durable, the offset after it, or that of the earliest record a
+stage still holds (``streams.worker.transport`` makes faust commit exactly that).
 
 Each stage's input topic is read a fetch at a time: ``streams.worker.transport`` delivers
 each fetch of a partition as one faust message holding a ``Fetch`` of its records
@@ -310,8 +310,6 @@ class Worker:
         self.monitors = self._table("monitors", "monitor state per entity")
         self.order = DeliveryOrder()
         self.commit_offsets: dict[tuple[str, int], int] = {}
-        self.start_offsets: dict[tuple[str, int], int] = {}
-        """The group's committed offset of an assigned partition nothing was read from."""
         app.vigil_commit_offsets = self.commit_offsets  # read by streams.worker.transport
         # Each fetch of a stage's input partition is one faust message (a Fetch).
         app.vigil_bundled_topics = frozenset({settings.events_topic, settings.episodes_topic,
@@ -384,7 +382,7 @@ class Worker:
         _forget_current_event()
         settings = self.settings
         try:
-            records, holes = self._admit(settings.events_topic, events)
+            records, holes = await self._admit(settings.events_topic, events)
             out = self.ingest_stage.run(records)
         except asyncio.CancelledError:
             raise
@@ -419,7 +417,8 @@ class Worker:
             return
         topic, consumer = self.settings.events_topic, self.app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
-        await self._start_offsets(topic, assigned)
+        if not await self._expect_committed(topic, [tp.partition for tp in assigned]):
+            return
         if not self.ready():  # a rebalance began while the group answered
             return
         assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
@@ -431,11 +430,7 @@ class Worker:
             except Exception:  # not fetched yet
                 return False
             position = self.order.next_offset(topic, partition)
-            if position is None:
-                position = self.commit_offsets.get((topic, partition))
-            if position is None:
-                position = self.start_offsets.get((topic, partition), 0)
-            return highwater is not None and position >= highwater
+            return highwater is not None and position is not None and position >= highwater
 
         was_idle = {p for p, idle in self.ingest_stage.idle.items() if idle}
         messages = self.ingest_stage.idle_marks([tp.partition for tp in assigned], caught_up)
@@ -446,34 +441,44 @@ class Worker:
                 [(self.settings.episodes_topic, None, value, partition)
                  for partition, value in messages]))
 
-    async def _start_offsets(self, topic: str, assigned: Sequence[Any]) -> None:
-        """Where this worker started on each assigned partition it has read nothing from
-        yet: the group's committed offset. A partition taken over from a worker that had
-        read it to its end has nothing to deliver, so without this its position was
-        unknown (0), it never counted as read to its end, never as idle, and stage 2's
-        watermark stood still for good (a handover stalled the whole stream)."""
-        unknown = [tp for tp in assigned
-                   if self.order.next_offset(topic, tp.partition) is None
-                   and (topic, tp.partition) not in self.commit_offsets
-                   and (topic, tp.partition) not in self.start_offsets]
+    async def _expect_committed(self, topic: str, partitions: Sequence[int]) -> bool:
+        """Make each of ``partitions`` whose delivery order is unknown (newly assigned,
+        nothing read yet) start at the group's committed offset; False if the group could
+        not say (ask again later).
+
+        Where a partition starts must come from the group, not from the first record
+        faust delivers: around a rebalance faust can deliver a record it fetched before
+        (a put to a stream's queue that waited out the rebalance). Taken as the start, it
+        made the records between the committed offset and it look like copies, and they
+        were dropped (a kill -9 run lost hundreds of observations that way). And a
+        partition taken over from a worker that had read it to its end has nothing to
+        deliver: without its committed offset it never counted as read to its end, never
+        as idle, and stage 2's watermark stood still (a handover stalled)."""
+        unknown = [p for p in partitions if self.order.next_offset(topic, p) is None]
         if not unknown:
-            return
+            return True
         thread = self.app.consumer._thread  # aiokafka's consumer lives on its thread's loop
         client = thread._ensure_consumer()
-        for tp in unknown:
+        known = True
+        for partition in unknown:
             try:
-                offset = await thread.call_thread(client.committed, tp)
-            except Exception as error:  # the coordinator is moving: ask again next tick
-                log.info("committed_offset_unknown", topic=topic, partition=tp.partition,
+                offset = await thread.call_thread(client.committed, TP(topic, partition))
+            except Exception as error:  # the coordinator is moving: ask again
+                log.info("committed_offset_unknown", topic=topic, partition=partition,
                          error=error.__class__.__name__)
+                known = False
                 continue
-            self.start_offsets[topic, tp.partition] = offset or 0
+            if self.order.next_offset(topic, partition) is None:
+                # None: nothing committed yet, the consumer starts at the log's start;
+                # a hole from 0 makes _reseek find the first offset the broker holds.
+                self.order.resume(topic, partition, offset or 0)
+        return known
 
     async def _episode_batch(self, events: Sequence[EventT]) -> None:
         _forget_current_event()
         settings = self.settings
         try:
-            records, holes = self._admit(settings.episodes_topic, events)
+            records, holes = await self._admit(settings.episodes_topic, events)
             # Quarantines what raises on one record (unless on_internal_error=stop).
             out = self.episode_stage.run(records, self.episodes)
         except asyncio.CancelledError:
@@ -513,7 +518,7 @@ class Worker:
         _forget_current_event()
         settings, producer = self.settings, self.app.producer
         try:
-            records, holes = self._admit(settings.observations_topic, events)
+            records, holes = await self._admit(settings.observations_topic, events)
             # Quarantines what raises on one message (unless on_internal_error=stop).
             out = self.entity_stage.run(records, self.monitors)
         except asyncio.CancelledError:
@@ -557,13 +562,21 @@ class Worker:
         self._applied(settings.observations_topic, records, self.entity_stage.lowest_held)
         await self._reseek(settings.observations_topic, holes)
 
-    def _admit(self, topic: str, events: Sequence[EventT]
-               ) -> tuple[list[Record], dict[int, tuple[int, int]]]:
+    async def _admit(self, topic: str, events: Sequence[EventT]
+                     ) -> tuple[list[Record], dict[int, tuple[int, int]]]:
         """The batch's records this worker may apply: of partitions it still holds (a
-        batch taken before a rebalance may carry others), in order, once each."""
+        batch taken before a rebalance may carry others), in order from the group's
+        committed offset, once each."""
         held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
         records = [r for r in _records(events) if r.partition in held]
-        return self.order.admit(topic, records)
+
+        async def expect() -> None:
+            if not await self._expect_committed(topic, sorted({r.partition for r in records})):
+                raise ConnectionError("the group did not say where a partition starts")
+
+        await write_durably("assignment", expect)
+        held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        return self.order.admit(topic, [r for r in records if r.partition in held])
 
     def _applied(self, topic: str, records: Sequence[Record],
                  lowest_held: Any = None) -> None:
@@ -599,10 +612,8 @@ class Worker:
 
     async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
         log.info("partitions_revoked", partitions=_names(revoked))
-        self.order.forget(revoked)
         for tp in revoked:
             self.commit_offsets.pop((tp.topic, tp.partition), None)
-            self.start_offsets.pop((tp.topic, tp.partition), None)
             self._revoked.add((tp.topic, tp.partition))
 
     async def _on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
@@ -611,6 +622,10 @@ class Worker:
         again after a re-seek is dropped by the buffer)."""
         log.info("partitions_assigned", partitions=_names(assigned))
         settings, kept = self.settings, {(tp.topic, tp.partition) for tp in assigned}
+        # A kept partition keeps its delivery order too: faust revokes every partition at
+        # a rebalance and then delivers again from the committed offset, which the order
+        # drops up to what was applied (the stages still hold what they held).
+        self.order.forget(self._revoked - kept)
         for topic, partition in self._revoked - kept:
             if topic == settings.episodes_topic:
                 self.episode_stage.forget(partition)
@@ -619,6 +634,9 @@ class Worker:
             elif topic == settings.events_topic:
                 self.ingest_stage.revoked([partition])
         self._revoked.clear()
+        for topic in (settings.events_topic, settings.episodes_topic,
+                      settings.observations_topic):
+            metrics.ASSIGNED.labels(topic).set(sum(tp.topic == topic for tp in assigned))
         self.ingest_stage.assigned(tp.partition for tp in assigned
                                    if tp.topic == settings.events_topic)
 

@@ -9,8 +9,12 @@ gap" and can commit past records no stage ever saw. ``streams.worker.transport``
 faust's dropping and gap filling off, so every record is delivered again after a seek,
 and makes faust commit what :class:`DeliveryOrder` says is applied.
 
-The order per partition starts at the first record delivered after an assignment (the
-consumer starts from the committed offset) and then admits only the next offset:
+The worker starts each newly assigned partition's order at the group's committed offset
+(:meth:`DeliveryOrder.resume`) before it admits any of its records, not at the first record
+delivered: faust can deliver, after a rebalance, a record it fetched before (taken as the
+start, the records between the committed offset and it would look like copies and be
+dropped). A partition kept across a rebalance keeps its order. With no start set, the first
+record delivered starts it (as in these examples); then only the next offset is admitted:
 
 >>> from streams.worker.records import Record
 >>> def delivered(*offsets): return [Record(0, offset, b"") for offset in offsets]

@@ -39,6 +39,9 @@ ESCALATION_LOG_UP = Gauge("vigil_escalation_log_up",
                           "0 while they fail and are retried", ["group"])
 LAG = Gauge("vigil_consumer_lag", "Messages behind the high watermark", ["topic", "partition"])
 TABLE_KEYS = Gauge("vigil_table_keys", "Keys held in a table on this worker", ["table"])
+ASSIGNED = Gauge("vigil_assigned_partitions",
+                 "Partitions of an input topic assigned to this worker (set at each rebalance)",
+                 ["topic"])
 
 
 def exposition() -> tuple[bytes, str]:

@@ -57,6 +57,7 @@ TEN_YEARS = 10 * 365 * DAY
 """An allowed lateness above any gap in these 19 months: nothing can arrive late."""
 PARTITIONS = 8
 LATE_METRIC = "vigil_late_observations_total"
+ASSIGNED_METRIC = "vigil_assigned_partitions"
 OUTCOME_METRICS = {m["name"] for m in every_kind_metrics() if m["kind"] == "binary_outcome"}
 """The metrics an outcome event completes (the others never wait for one)."""
 
@@ -310,7 +311,11 @@ def test_kill_9_mid_stream(broker: EmbeddedBroker, tmp_path: Path, data: Data) -
     """Two workers on 8 partitions, every event keyed by its episode (a submission by its
     provider) and paced by event time over about 60 s; one worker is killed with kill -9
     once both have committed events and observations have been released (the monitors
-    changelog has records), then restarted: replay's answer, nothing dead-lettered.
+    changelog has records), and restarted once the other has taken over every partition:
+    replay's answer, nothing dead-lettered. So every partition changes hands, and at the
+    restart's rebalance the survivor keeps some (faust revokes all of them and assigns
+    them again), which once lost records: faust delivered one it had fetched before the
+    rebalance first, and the worker took it as where the partition started.
 
     The allowed lateness, 250 days, is above how far apart the two workers' partitions can
     drift while one is down (a ~15 s restart is ~150 days of this stream's event time),
@@ -343,6 +348,11 @@ def test_kill_9_mid_stream(broker: EmbeddedBroker, tmp_path: Path, data: Data) -
         done = committed_partitions(bootstrap, group, env["VIGIL_EVENTS_TOPIC"])
         print(f"kill -9 with {sum(done.values())} of {len(feed)} events committed")
         workers[0].kill()
+        deadline = time.monotonic() + 60
+        while metric_total(workers[1], ASSIGNED_METRIC, env["VIGIL_EVENTS_TOPIC"]
+                           ) != PARTITIONS:
+            assert time.monotonic() < deadline, "the survivor did not take over"
+            time.sleep(0.5)  # poll interval
         workers[0] = WorkerProcess(env, data.config, logs[0])
         feeding.result()
         wait_done(broker, env)

@@ -112,12 +112,15 @@ def wait_ready(workers: list[WorkerProcess], timeout: float = 60) -> None:
         time.sleep(0.5)  # poll interval, not a wait for readiness
 
 
-def metric_total(worker: WorkerProcess, name: str) -> float | None:
+def metric_total(worker: WorkerProcess, name: str, label: str | None = None
+                 ) -> float | None:
     """The sum over labels of the Prometheus sample ``name`` on a running worker's
-    ``/metrics``; ``None`` when the page has no such sample."""
+    ``/metrics`` (only the samples with a label value ``label``, if given); ``None`` when
+    the page has no such sample."""
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics",
                                 timeout=10) as answer:
         page = answer.read().decode()
     values = [float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
-              if line.split("{", 1)[0].split(" ", 1)[0] == name]
+              if line.split("{", 1)[0].split(" ", 1)[0] == name
+              and (label is None or f'="{label}"' in line)]
     return sum(values) if values else None
