@@ -110,9 +110,10 @@ class _Entities:
                 self.last[key], self.loaded[key] = None, None
             else:
                 self.last[key] = ObservationKey(*stored["k"]) if stored.get("k") else None
-                # A copy: a monitor may keep (and change) what it is loaded from, and the
-                # stored value is the table's, the changelog's ``prev`` until written.
-                self.loaded[key] = copy.deepcopy(stored["m"])
+                # Loaded from a copy: a monitor may keep (and change) what it is loaded
+                # from, and the stored value is the table's, the changelog's ``prev`` until
+                # written. Kept as it is (nothing changes it) for a rebuild, which copies.
+                self.loaded[key] = stored["m"]
                 self.state.entities[_entity(key)] = self.pipeline.load_entity(
                     _entity(key), copy.deepcopy(stored["m"]))
         return self.last[key]
@@ -121,7 +122,8 @@ class _Entities:
         entity = _entity(key)
         self.state.entities.pop(entity, None)
         if self.loaded[key] is not None:
-            self.state.entities[entity] = self.pipeline.load_entity(entity, self.loaded[key])
+            self.state.entities[entity] = self.pipeline.load_entity(
+                entity, copy.deepcopy(self.loaded[key]))
         for observation in self.history[key]:
             self.pipeline.apply(observation, self.state)
 
