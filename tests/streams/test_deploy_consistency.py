@@ -507,7 +507,8 @@ def test_dashboard_panels() -> None:
     for needle in ("vigil_events_consumed_total", "vigil_events_rejected_total[",
                    "sum by (level, direction) (increase(vigil_signals_total",
                    "histogram_quantile(0.5,", "histogram_quantile(0.99,",
-                   "vigil_consumer_lag", "vigil_notifications_sent_total",
+                   "vigil_consumer_lag", "vigil_assigned_partitions",
+                   "vigil_notifications_sent_total",
                    "vigil_notifications_failed_total",
                    # case workload (issue 14): each escalation process reports the same
                    # log's book, so instances are combined with max, never summed
