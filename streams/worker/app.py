@@ -317,6 +317,8 @@ class Worker:
         app.vigil_fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.vigil_embedded_broker = settings.broker_quirks == "tansu"
         self._revoked: set[tuple[str, int]] = set()
+        self._rebalances = 0
+        """Counts rebalance callbacks: an answer asked for before one is stale after it."""
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.agent(self.events_topic, name="ingest")(self._ingest_agent)
@@ -459,7 +461,7 @@ class Worker:
             return True
         thread = self.app.consumer._thread  # aiokafka's consumer lives on its thread's loop
         client = thread._ensure_consumer()
-        known = True
+        known, rebalances = True, self._rebalances
         for partition in unknown:
             try:
                 offset = await thread.call_thread(client.committed, TP(topic, partition))
@@ -468,6 +470,8 @@ class Worker:
                          error=error.__class__.__name__)
                 known = False
                 continue
+            if self._rebalances != rebalances:  # the answer may be another owner's past
+                return False
             if self.order.next_offset(topic, partition) is None:
                 # None: nothing committed yet, the consumer starts at the log's start;
                 # a hole from 0 makes _reseek find the first offset the broker holds.
@@ -612,6 +616,7 @@ class Worker:
 
     async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
         log.info("partitions_revoked", partitions=_names(revoked))
+        self._rebalances += 1
         for tp in revoked:
             self.commit_offsets.pop((tp.topic, tp.partition), None)
             self._revoked.add((tp.topic, tp.partition))
@@ -621,6 +626,7 @@ class Worker:
         it again from the committed offset); a partition kept keeps it (a copy read
         again after a re-seek is dropped by the buffer)."""
         log.info("partitions_assigned", partitions=_names(assigned))
+        self._rebalances += 1
         settings, kept = self.settings, {(tp.topic, tp.partition) for tp in assigned}
         # A kept partition keeps its delivery order too: faust revokes every partition at
         # a rebalance and then delivers again from the committed offset, which the order
