@@ -202,6 +202,16 @@ def _records(events: Sequence[EventT]) -> list[Record]:
     return out
 
 
+def _input_topic(app: faust.App, name: str, partitions: int, internal: bool) -> Any:
+    """A stage's input topic, raw bytes. Its records arrive a fetch per message
+    (``vigil_bundled_topics``), so its agent's queue holds :data:`FETCHES_QUEUED` fetches,
+    not ``stream_buffer_maxsize`` (which table recovery's queue of single changelog
+    records keeps), before faust pauses fetching. ``faust.Topic`` itself: ``app.topic()``
+    drops its ``maxsize`` argument."""
+    return app.conf.Topic(app, topics=[name], partitions=partitions, key_serializer="raw",
+                          value_serializer="raw", internal=internal, maxsize=FETCHES_QUEUED)
+
+
 def _names(partitions: Any) -> list[str]:
     """Topic partitions as ``topic:partition`` strings, sorted (for the log)."""
     return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
@@ -287,21 +297,10 @@ class Worker:
             value_serializer="raw",
         )
         p = settings.partitions
-        # The stages' inputs arrive a fetch per message (vigil_bundled_topics below): their
-        # agents' queues hold FETCHES_QUEUED fetches, not stream_buffer_maxsize (which table
-        # recovery's queue of single changelog records keeps), before faust pauses fetching.
-        # faust.Topic itself: app.topic() drops its maxsize argument.
-        self.events_topic = app.conf.Topic(app, topics=[settings.events_topic], partitions=p,
-                                           key_serializer="raw", value_serializer="raw",
-                                           maxsize=FETCHES_QUEUED)
-        self.episodes_topic = app.conf.Topic(app, topics=[settings.episodes_topic],
-                                             partitions=p, key_serializer="raw",
-                                             value_serializer="raw", internal=True,
-                                             maxsize=FETCHES_QUEUED)
-        self.observations_topic = app.conf.Topic(app, topics=[settings.observations_topic],
-                                                 partitions=p, key_serializer="raw",
-                                                 value_serializer="raw", internal=True,
-                                                 maxsize=FETCHES_QUEUED)
+        self.events_topic = _input_topic(app, settings.events_topic, p, internal=False)
+        self.episodes_topic = _input_topic(app, settings.episodes_topic, p, internal=True)
+        self.observations_topic = _input_topic(app, settings.observations_topic, p,
+                                               internal=True)
         self.signals_topic = app.topic(settings.signals_topic, partitions=p, internal=True)
         self.dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=p,
                                            internal=True)

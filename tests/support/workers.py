@@ -12,6 +12,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from streams.kafka.embedded_broker import EmbeddedBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +122,7 @@ def metric_total(worker: WorkerProcess, name: str, label: str | None = None
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics",
                                 timeout=10) as answer:
         page = answer.read().decode()
-    values = [float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
-              if line.split("{", 1)[0].split(" ", 1)[0] == name
-              and (label is None or f'="{label}"' in line)]
+    values = [sample.value for family in text_string_to_metric_families(page)
+              for sample in family.samples
+              if sample.name == name and (label is None or label in sample.labels.values())]
     return sum(values) if values else None
