@@ -72,6 +72,10 @@ FETCHES_QUEUED = 64
 ``max_partition_fetch_bytes`` of records) before faust pauses fetching: one message per
 record, faust's 4,096 were a few MB; as many fetches could have been gigabytes."""
 
+COMMITTED_TIMEOUT = 10.0
+"""Seconds to wait for the group's committed offset of one partition before asking again
+(a coordinator that never answers must not hold a batch, or a stop, for ever)."""
+
 
 class PartitionedTable(faust.Table):  # type: ignore[misc]
     """A table written only through ``write_partition``, which chooses the changelog
@@ -463,8 +467,10 @@ class Worker:
         known, rebalances = True, self._rebalances
         for partition in unknown:
             try:
-                offset = await thread.call_thread(client.committed, TP(topic, partition))
-            except Exception as error:  # the coordinator is moving: ask again
+                offset = await asyncio.wait_for(
+                    thread.call_thread(client.committed, TP(topic, partition)),
+                    COMMITTED_TIMEOUT)
+            except Exception as error:  # the coordinator is moving (or slow): ask again
                 log.info("committed_offset_unknown", topic=topic, partition=partition,
                          error=error.__class__.__name__)
                 known = False
@@ -574,11 +580,17 @@ class Worker:
         records = [r for r in _records(events) if r.partition in held]
 
         async def expect() -> None:
+            if self.app.should_stop:  # see below
+                return
             if not await self._expect_committed(topic, sorted({r.partition for r in records})):
                 raise ConnectionError("the group did not say where a partition starts")
 
         await write_durably("assignment", expect)
-        held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        # A partition whose start is still unknown is not applied: the worker is stopping
+        # (it does not wait on the group then: a stop must not hang on a coordinator that
+        # does not answer), and its records are read again, uncommitted, by the next owner.
+        held = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic
+                and self.order.next_offset(topic, tp.partition) is not None}
         return self.order.admit(topic, [r for r in records if r.partition in held])
 
     def _applied(self, topic: str, records: Sequence[Record],
@@ -596,7 +608,7 @@ class Worker:
     async def _reseek(self, topic: str, holes: dict[int, tuple[int, int]]) -> None:
         """Fetch a partition again from the offset its order expects; if the broker
         holds no record there (a transaction marker), from the next record it holds."""
-        if not holes:
+        if not holes or self.app.should_stop:  # a stopping worker reads nothing more
             return
         consumer = self.app.consumer
         expected = {TP(topic, partition): offset for partition, (offset, _) in holes.items()}

@@ -88,8 +88,23 @@ class WorkerProcess:
         self.log.close()
 
     def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and the exit status. A worker still running after ``timeout`` seconds
+        is asked for its threads' and tasks' stacks (mode's SIGUSR1), killed, and the
+        test fails with its log's end, which then says where the stop hung."""
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            try:
+                self.process.wait(timeout=5)  # the stacks are written meanwhile
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.log.close()
+            tail = Path(self.log.name).read_bytes()[-20_000:].decode(errors="replace")
+            raise AssertionError(f"the worker did not stop within {timeout} s after "
+                                 f"SIGTERM; the end of its log:\n{tail}") from None
         self.log.close()
         return code
 
