@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ import structlog
 
 from streams.contract.signal import Signal, read_signal
 from streams.dashboard.chart_history import ChartHistory, EntityKey, registry_time
-from streams.worker.records import MARK
+from streams.worker.records import MARK, loads
 
 log = structlog.get_logger("vigil.dashboard")
 
@@ -114,8 +113,8 @@ class ReadModel:
         """One changelog record."""
         if key is None or value is None:
             return
-        name = json.loads(key)
-        record = json.loads(value)
+        name = loads(key)
+        record = loads(value)
         if not isinstance(name, str) or not isinstance(record, dict):
             return
         if name.startswith(MARK):

@@ -40,7 +40,6 @@ records exactly as they would one message each; faust acks each fetch once.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -61,7 +60,7 @@ from streams.worker.delivery_order import DeliveryOrder
 from streams.worker.entity_stage import EntityStage
 from streams.worker.episode_stage import EpisodeStage
 from streams.worker.ingest_stage import IngestStage
-from streams.worker.records import Record
+from streams.worker.records import Record, dumps
 from streams.worker.retry import write_durably
 from streams.worker.transport import Fetch
 
@@ -87,10 +86,6 @@ class PartitionedTable(faust.Table):  # type: ignore[misc]
         raise RuntimeError("write this table with write_partition()")
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 async def write_partition(table: faust.Table, partition: int, writes: dict[str, Any]
                           ) -> list[asyncio.Future[Any]]:
     """Write ``writes`` to ``table``'s store and, in order, to changelog partition
@@ -114,7 +109,7 @@ async def write_partition(table: faust.Table, partition: int, writes: dict[str, 
             encoded = store._encode_key(key)
             store._key_index[encoded] = partition
             partition_db(partition).put(encoded, store._encode_value(value))
-        futures.append(await producer.send(topic, _json(key), _json(value), partition,
+        futures.append(await producer.send(topic, dumps(key), dumps(value), partition,
                                            None, None))
     return futures
 

@@ -22,7 +22,6 @@ if its key is at or below its entity's ``k``, and held otherwise.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +40,7 @@ from streams.worker.records import (
     Table,
     current_values,
     dumps,
+    loads,
     partition_views,
 )
 
@@ -169,7 +169,7 @@ class EntityStage:
             part = parts[record.partition]
             buffer = self.buffers.setdefault(record.partition, ReorderBuffer())
             try:
-                value = json.loads(record.value)
+                value = loads(record.value)
                 if not isinstance(value, dict) or not isinstance(value.get("i", []), list):
                     raise TypeError("an observations message is {i: [...], m: mark}")
                 again = record.offset <= part.view.watermark

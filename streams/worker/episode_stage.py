@@ -30,7 +30,6 @@ canonical key, and whether it was late; after them, the partition's watermark.
 from __future__ import annotations
 
 import heapq
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -52,6 +51,7 @@ from streams.worker.records import (
     chunks,
     dumps,
     entity_key,
+    loads,
     partition_of,
     partition_views,
 )
@@ -164,7 +164,7 @@ class EpisodeStage:
             part = parts[record.partition]
             buffer = self.buffers.setdefault(record.partition, ReorderBuffer())
             try:
-                message = json.loads(record.value)
+                message = loads(record.value)
                 if not isinstance(message, dict) or not isinstance(message.get("i", []), list):
                     raise TypeError("an episodes message is {pre: marks, i: [...], m: marks}")
                 again = record.offset <= part.view.watermark

@@ -20,11 +20,12 @@ cut short by a crash and reads as its ``prev``.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pydantic_core
 
 Table = Mapping[str, Any]
 
@@ -65,7 +66,24 @@ def entity_key(metric: str, entity_type: str, entity_id: str) -> str:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """A value as the stages write it between them and to their tables' changelogs: JSON,
+    compact, UTF-8, by pydantic-core (about four times ``json.dumps``' speed; JSON
+    encoding was a tenth of the worker's time). ``json.loads`` reads it back the same.
+
+    >>> dumps({"o": 5, "w": [1e-07, float("inf")], "é": None})
+    b'{"o":5,"w":[1e-7,Infinity],"\xc3\xa9":null}'
+    """
+    return pydantic_core.to_json(value, inf_nan_mode="constants")
+
+
+def loads(value: bytes | str) -> Any:
+    """A stage's input record or a changelog value (what :func:`dumps` or ``json.dumps``
+    wrote); ValueError when it is not JSON.
+
+    >>> loads(b'{"w":[1e-7,Infinity]}')
+    {'w': [1e-07, inf]}
+    """
+    return pydantic_core.from_json(value)
 
 
 def chunks(items: list[Any], size: int = BUNDLE_SIZE) -> list[list[Any]]:
