@@ -156,6 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_faust(worker: Any, settings: VigilSettings) -> int:
     import faust
 
+    from streams.worker import collector
+
+    collector.tune()  # start-up is done: few, short collector pauses from here on
     faust_worker = faust.Worker(
         worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
         override_logging=False,
