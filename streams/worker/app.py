@@ -348,6 +348,23 @@ class Worker:
         for topic in (self.signals_topic, self.dead_letter_topic, self.episodes_topic,
                       self.observations_topic):
             await topic.maybe_declare()
+        await self._track_output_topics()
+
+    async def _track_output_topics(self) -> None:
+        """Make the producer's client keep the metadata of every topic the worker writes.
+
+        aiokafka's client asks only for the topics in its list once the list is not empty,
+        and a send adds its topic to the list only if the cluster metadata lacks it. A
+        topic first known from a request for all topics (an empty list, as at start-up) is
+        never added, and the next refresh forgets it: its leader is then unknown, the
+        sender holds its records, and the batch that sent them waits for ever (a CI run
+        showed stage 2 stuck so on its changelog, and then its stop)."""
+        client = self.app.producer._ensure_producer().client
+        names = [self.settings.signals_topic, self.settings.dead_letter_topic,
+                 self.settings.episodes_topic, self.settings.observations_topic,
+                 self.episodes.changelog_topic.get_topic_name(),
+                 self.monitors.changelog_topic.get_topic_name()]
+        await asyncio.gather(*(client.add_topic(name) for name in names))
 
     def _crash(self, stage: str, error: BaseException) -> None:
         # A bug outside any one record's processing, or VIGIL_ON_INTERNAL_ERROR=stop: die

@@ -43,6 +43,7 @@ CONSUMER = "faust.transport.consumer.Consumer"
 CONSUMER_INSTANCE = "faust Consumer instance (app.consumer)"
 DRIVER_CONSUMER = "faust.transport.drivers.aiokafka.Consumer"
 CONSUMER_THREAD = "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread"
+DRIVER_PRODUCER = "faust.transport.drivers.aiokafka.Producer"
 STREAM = "faust.streams.Stream"
 STREAM_INSTANCE = "faust Stream instance (app.stream)"
 STREAMS_MODULE = "faust.streams"
@@ -73,6 +74,8 @@ PRIVATE_NAMES: list[tuple[str, str, Any]] = [
     (CONSUMER_THREAD, "_create_worker_consumer", ("self", "transport")),
     (CONSUMER_THREAD, "_highwaters", ("self", "partitions")),
     (CONSUMER_THREAD, "_ensure_consumer", ("self",)),
+    # streams.worker.app.Worker._track_output_topics: the aiokafka producer's client.
+    (DRIVER_PRODUCER, "_ensure_producer", ("self",)),
     (AIOKAFKA_CONSUMER_INSTANCE, "_fetch_max_wait_ms", int),  # read at start()
     # streams.worker.offset_tracking._probe copies the worker consumer's connection.
     (AIOKAFKA_CONSUMER_INSTANCE, "_client", aiokafka.AIOKafkaClient),
@@ -128,6 +131,7 @@ def owners(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         CONSUMER_INSTANCE: app.consumer,
         DRIVER_CONSUMER: driver.Consumer,
         CONSUMER_THREAD: driver.AIOKafkaConsumerThread,
+        DRIVER_PRODUCER: driver.Producer,
         STREAM: faust.streams.Stream,
         STREAM_INSTANCE: app.stream(app.channel()),
         STREAMS_MODULE: faust.streams,
