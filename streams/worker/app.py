@@ -345,12 +345,14 @@ class Worker:
         return self.app.tables.add(table)
 
     async def _declare_topics(self) -> None:
-        for topic in (self.signals_topic, self.dead_letter_topic, self.episodes_topic,
-                      self.observations_topic):
+        outputs = (self.signals_topic, self.dead_letter_topic, self.episodes_topic,
+                   self.observations_topic)
+        for topic in outputs:
             await topic.maybe_declare()
-        await self._track_output_topics()
+        await self._track_output_topics(
+            [*outputs, self.episodes.changelog_topic, self.monitors.changelog_topic])
 
-    async def _track_output_topics(self) -> None:
+    async def _track_output_topics(self, topics: Sequence[Any]) -> None:
         """Make the producer's client keep the metadata of every topic the worker writes.
 
         aiokafka's client asks only for the topics in its list once the list is not empty,
@@ -360,11 +362,7 @@ class Worker:
         sender holds its records, and the batch that sent them waits for ever (a CI run
         showed stage 2 stuck so on its changelog, and then its stop)."""
         client = self.app.producer._ensure_producer().client
-        names = [self.settings.signals_topic, self.settings.dead_letter_topic,
-                 self.settings.episodes_topic, self.settings.observations_topic,
-                 self.episodes.changelog_topic.get_topic_name(),
-                 self.monitors.changelog_topic.get_topic_name()]
-        await asyncio.gather(*(client.add_topic(name) for name in names))
+        await asyncio.gather(*(client.add_topic(topic.get_topic_name()) for topic in topics))
 
     def _crash(self, stage: str, error: BaseException) -> None:
         # A bug outside any one record's processing, or VIGIL_ON_INTERNAL_ERROR=stop: die
